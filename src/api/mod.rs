@@ -1,0 +1,13 @@
+//! Every route of the service is reachable from here.
+
+pub mod health;
+
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{openapi::ApiDoc, state::AppState};
+
+/// All documented routes with their OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(health::routes())
+}

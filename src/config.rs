@@ -1,0 +1,304 @@
+//! Runtime configuration: every setting comes from an environment variable (or the matching
+//! command-line flag), with a safe default wherever one exists. `elearning-api --help` lists them
+//! all; the README repeats the list.
+//!
+//! The config is a plain value handed to [`crate::app::App::build`], so tests change it field by
+//! field instead of touching the process environment.
+
+use std::{net::IpAddr, time::Duration};
+
+use clap::{Args, ValueEnum};
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+
+/// Everything the service can be configured with.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// HTTP server settings.
+    #[command(flatten)]
+    pub http: HttpConfig,
+    /// PostgreSQL settings.
+    #[command(flatten)]
+    pub db: DbConfig,
+    /// Redis settings.
+    #[command(flatten)]
+    pub redis: RedisConfig,
+    /// Cache settings.
+    #[command(flatten)]
+    pub cache: CacheConfig,
+    /// Authentication settings.
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    /// Operator settings.
+    #[command(flatten)]
+    pub ops: OpsConfig,
+    /// Log output format: `json` (one flat object per line, for Render's log stream), `pretty` or
+    /// `compact` (for a terminal). The level comes from `RUST_LOG`.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Compact, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Flat JSON, one object per line.
+    Json,
+    /// Multi-line, human-friendly.
+    Pretty,
+    /// One line per event, human-friendly.
+    Compact,
+}
+
+/// Where the service runs; production turns on `Secure` cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AppEnv {
+    /// Local development and tests.
+    Development,
+    /// A deployed instance behind HTTPS.
+    Production,
+}
+
+/// HTTP listener and request handling.
+#[derive(Debug, Clone, Args)]
+pub struct HttpConfig {
+    /// Address to bind.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0", global = true)]
+    pub host: IpAddr,
+    /// Port to listen on (Render sets it; 0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 8080, global = true)]
+    pub port: u16,
+    /// `development` or `production` (production marks the auth cookie `Secure`).
+    #[arg(long, env = "APP_ENV", value_enum, default_value_t = AppEnv::Development, global = true)]
+    pub app_env: AppEnv,
+    /// Milliseconds a request may take before it is answered 504.
+    #[arg(long, env = "REQUEST_TIMEOUT", value_parser = parse_ms, default_value = "10000", global = true)]
+    pub request_timeout: Duration,
+    /// Largest accepted request body, in bytes (larger ones get 413).
+    #[arg(long, env = "BODY_LIMIT", default_value_t = 1024 * 1024, global = true)]
+    pub body_limit: usize,
+    /// Comma-separated browser origins allowed by CORS (with credentials), e.g.
+    /// `https://app.example.com,http://localhost:3000`. Empty: no cross-origin access.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', default_value = "http://localhost:3000", global = true)]
+    pub cors_origins: Vec<String>,
+    /// Comma-separated addresses or CIDRs of reverse proxies whose `X-Forwarded-For` is believed.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net, global = true)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Number of proxy hops that append to `X-Forwarded-For` in front of the service (2 on Render:
+    /// Cloudflare's edge and Render's proxy). 0 trusts only `TRUSTED_PROXIES`.
+    #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 0, global = true)]
+    pub trusted_proxy_hops: usize,
+    /// Milliseconds between SIGTERM and closing the listener, while health answers 503 so load
+    /// balancers stop sending traffic.
+    #[arg(long, env = "SHUTDOWN_DRAIN_DELAY", value_parser = parse_ms, default_value = "1000", global = true)]
+    pub shutdown_drain_delay: Duration,
+    /// Milliseconds the whole shutdown may take before the process exits anyway (Render kills
+    /// after 30 s).
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", value_parser = parse_ms, default_value = "20000", global = true)]
+    pub shutdown_timeout: Duration,
+}
+
+/// PostgreSQL connection pool.
+#[derive(Debug, Clone, Args)]
+pub struct DbConfig {
+    /// PostgreSQL connection string.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/elearning", hide_env_values = true, global = true)]
+    pub database_url: SecretString,
+    /// Connections opened at start and kept open.
+    #[arg(long, env = "MIN_CONNECTIONS", default_value_t = 10, global = true)]
+    pub min_connections: usize,
+    /// Most connections the pool opens under load.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 50, global = true)]
+    pub max_connections: usize,
+    /// Milliseconds allowed to open one database connection.
+    #[arg(long, env = "CONNECTION_TIMEOUT", value_parser = parse_ms, default_value = "10000", global = true)]
+    pub connection_timeout: Duration,
+    /// Milliseconds a request waits for a free connection before it is answered 503.
+    #[arg(long, env = "POOL_ACQUIRE_TIMEOUT", value_parser = parse_ms, default_value = "2000", global = true)]
+    pub pool_acquire_timeout: Duration,
+    /// Milliseconds after which an idle connection above `MIN_CONNECTIONS` is closed.
+    #[arg(long, env = "POOL_IDLE_TIMEOUT", value_parser = parse_ms, default_value = "300000", global = true)]
+    pub pool_idle_timeout: Duration,
+    /// Milliseconds one SQL statement may run before PostgreSQL cancels it.
+    #[arg(long, env = "STATEMENT_TIMEOUT", value_parser = parse_ms, default_value = "5000", global = true)]
+    pub statement_timeout: Duration,
+}
+
+/// Redis connection.
+#[derive(Debug, Clone, Args)]
+pub struct RedisConfig {
+    /// Full Redis URL (`redis://` or `rediss://` for TLS); overrides the `REDIS_HOST` family.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, global = true)]
+    pub redis_url: Option<SecretString>,
+    /// Redis host, used when `REDIS_URL` is not set.
+    #[arg(long, env = "REDIS_HOST", default_value = "127.0.0.1", global = true)]
+    pub redis_host: String,
+    /// Redis port, used when `REDIS_URL` is not set.
+    #[arg(long, env = "REDIS_PORT", default_value_t = 6379, global = true)]
+    pub redis_port: u16,
+    /// Redis password, used when `REDIS_URL` is not set.
+    #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true, global = true)]
+    pub redis_password: Option<SecretString>,
+    /// Redis database number, used when `REDIS_URL` is not set.
+    #[arg(long, env = "REDIS_DB", default_value_t = 0, global = true)]
+    pub redis_db: u8,
+    /// Prefix of every key this service writes, so several services can share one Redis.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "elearning:", global = true)]
+    pub redis_key_prefix: String,
+    /// Milliseconds one Redis command may take; past it the call fails and the caller falls back.
+    #[arg(long, env = "REDIS_COMMAND_TIMEOUT", value_parser = parse_ms, default_value = "100", global = true)]
+    pub redis_command_timeout: Duration,
+    /// Milliseconds allowed to open the Redis connection.
+    #[arg(long, env = "REDIS_CONNECT_TIMEOUT", value_parser = parse_ms, default_value = "1000", global = true)]
+    pub redis_connect_timeout: Duration,
+}
+
+/// Cache time-to-live defaults.
+#[derive(Debug, Clone, Args)]
+pub struct CacheConfig {
+    /// Seconds a Redis cache entry lives when its cache type sets no TTL of its own.
+    #[arg(long, env = "CACHE_TTL_DEFAULT", default_value_t = 300, global = true)]
+    pub cache_ttl_default: u64,
+    /// Milliseconds an entry lives in the in-process memory tier.
+    #[arg(long, env = "MEMORY_CACHE_TTL", value_parser = parse_ms, default_value = "60000", global = true)]
+    pub memory_cache_ttl: Duration,
+}
+
+/// Token signing.
+#[derive(Debug, Clone, Args)]
+pub struct AuthConfig {
+    /// Secret that signs session tokens (HS256); at least 32 characters. Required to serve.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<SecretString>,
+    /// Seconds a session token stays valid.
+    #[arg(long, env = "JWT_TTL", default_value_t = 3600, global = true)]
+    pub jwt_ttl: u64,
+}
+
+/// Operator access.
+#[derive(Debug, Clone, Args)]
+pub struct OpsConfig {
+    /// Bearer token that operators use on the operations endpoints (clear-cache, stats). When
+    /// unset, only admin users may call them.
+    #[arg(long, env = "OPS_TOKEN", hide_env_values = true, global = true)]
+    pub ops_token: Option<SecretString>,
+}
+
+/// A configuration problem, reported with the variable's name.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl Config {
+    /// Checks the rules that span fields or that clap cannot express. `serving` adds the rules that
+    /// only matter for the HTTP server (a signing secret).
+    pub fn validate(&self, serving: bool) -> Result<(), ConfigError> {
+        let err = |var, problem: &str| {
+            Err(ConfigError {
+                var,
+                problem: problem.to_owned(),
+            })
+        };
+        if self.db.max_connections == 0 {
+            return err("MAX_CONNECTIONS", "must be at least 1");
+        }
+        if self.db.min_connections > self.db.max_connections {
+            return err("MIN_CONNECTIONS", "must not exceed MAX_CONNECTIONS");
+        }
+        if let Err(e) = self.db.pg_config() {
+            return Err(ConfigError {
+                var: "DATABASE_URL",
+                problem: format!("is not a valid PostgreSQL URL ({e})"),
+            });
+        }
+        if let Err(e) = self.redis.fred_config() {
+            return Err(ConfigError {
+                var: "REDIS_URL",
+                problem: format!("is not a valid Redis URL ({e})"),
+            });
+        }
+        if self.http.body_limit == 0 {
+            return err("BODY_LIMIT", "must be at least 1 byte");
+        }
+        if serving {
+            match &self.auth.jwt_secret {
+                None => return err("JWT_SECRET", "is required: set it to a random string of at least 32 characters"),
+                Some(s) if s.expose_secret().len() < 32 => {
+                    return err("JWT_SECRET", "must be at least 32 characters long");
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(t) = &self.ops.ops_token
+            && t.expose_secret().len() < 16
+        {
+            return err("OPS_TOKEN", "must be at least 16 characters long");
+        }
+        Ok(())
+    }
+}
+
+impl DbConfig {
+    /// The parsed connection settings, with the statement timeout and connect timeout applied.
+    pub fn pg_config(&self) -> Result<tokio_postgres::Config, tokio_postgres::Error> {
+        let mut cfg: tokio_postgres::Config = self.database_url.expose_secret().parse()?;
+        cfg.connect_timeout(self.connection_timeout);
+        cfg.application_name("elearning-api");
+        // A runaway query must not hold a pooled connection forever (reliability §4.3).
+        let mut options = cfg.get_options().map(str::to_owned).unwrap_or_default();
+        options.push_str(&format!(
+            " -c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+            self.statement_timeout.as_millis(),
+            self.statement_timeout.as_millis() * 2
+        ));
+        cfg.options(options.trim());
+        Ok(cfg)
+    }
+}
+
+impl RedisConfig {
+    /// The fred client configuration built from `REDIS_URL`, or from the host/port/password/db
+    /// variables.
+    pub fn fred_config(&self) -> Result<fred::types::config::Config, fred::error::Error> {
+        let url = match &self.redis_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => {
+                let auth = match &self.redis_password {
+                    Some(p) => format!(":{}@", urlencode(p.expose_secret())),
+                    None => String::new(),
+                };
+                format!(
+                    "redis://{auth}{}:{}/{}",
+                    self.redis_host, self.redis_port, self.redis_db
+                )
+            }
+        };
+        let mut cfg = fred::types::config::Config::from_url(&url)?;
+        // Boot must not fail when Redis is away: the service runs degraded and reconnects.
+        cfg.fail_fast = false;
+        Ok(cfg)
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Parses a number of milliseconds.
+pub fn parse_ms(s: &str) -> Result<Duration, String> {
+    s.trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("expected a whole number of milliseconds, got {s:?}"))
+}
+
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("expected an IP address or CIDR, got {s:?}"))
+}

@@ -1,0 +1,36 @@
+//! # elearning-api
+//!
+//! The REST backend of an e-learning platform, built to stay fast under load and honest under
+//! faults. A short tour:
+//!
+//! - [`cli`] and [`config`]: the command line and every environment variable.
+//! - [`app`]: builds the service ([`app::App::build`]) and the router ([`app::build_router`]);
+//!   tests boot exactly this.
+//! - [`state`]: the shared state handed to handlers, with the instance's lifecycle.
+//! - [`middleware`]: the global middleware stack, in one ordered list.
+//! - [`api`]: one module per resource; [`api::router`] merges them with their OpenAPI docs.
+//! - [`db`]: the PostgreSQL pool, its minimum-size upkeep, migrations.
+//! - [`redis`]: the fail-fast Redis client.
+//! - [`error`]: the single error type and its JSON envelope.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod jsontime;
+pub mod memory;
+pub mod middleware;
+pub mod openapi;
+pub mod redis;
+pub mod shutdown;
+pub mod state;
+pub mod telemetry;
+
+// jemalloc is both faster than glibc malloc under many threads and able to report its heap
+// figures (used by the health check and the stats).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

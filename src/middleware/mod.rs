@@ -1,0 +1,112 @@
+//! The global middleware stack. This is the only place where its order is decided.
+//!
+//! Outermost first (a request passes down this list, the response back up):
+//!
+//! 1. `SetRequestId`: every later span and log line can see the id (echoed when the caller sent
+//!    one).
+//! 2. `TraceLayer`: opens the request span (request id, method, matched path). Its own
+//!    response/failure events are off: the access log (4) writes the one line per request.
+//! 3. `CatchPanic`: a panicking handler becomes a JSON 500 that the access log still records.
+//! 4. Access log and `X-Execution-Time`: outside everything that can answer early, so timeouts,
+//!    413s and CORS rejections are timed and logged too.
+//! 5. `PropagateRequestId`: copies the id onto every response, including early answers.
+//! 6. JSON error safety net: outside the layers that answer with empty or plain-text bodies
+//!    (timeout, body limit), turning them into the API.md §1 envelope.
+//! 7. CORS: answers preflights before any limit counts them.
+//! 8. Compression: compresses what the handlers and inner layers produce.
+//! 9. Timeout: 504 after `REQUEST_TIMEOUT`; inside compression so the clock covers the handler.
+//! 10. Body limit: 413 for a declared or streamed body over `BODY_LIMIT`.
+//!
+//! Every position is pinned by a test in `tests/api/middleware.rs`.
+
+mod access_log;
+mod json_errors;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
+    response::IntoResponse,
+};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    compression::CompressionLayer,
+    cors::{AllowOrigin, CorsLayer},
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::{error::AppError, state::AppState};
+
+pub use access_log::X_EXECUTION_TIME;
+
+/// The request-id header name.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Wraps `router` in the whole global stack.
+pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    let http = &state.config.http;
+    // `Router::layer` wraps what is already there, so the calls below go from the innermost
+    // layer (10) to the outermost (1). Separate calls (rather than one `ServiceBuilder`) let axum
+    // convert body types between layers, which `from_fn` middleware needs.
+    router
+        .layer(DefaultBodyLimit::max(http.body_limit))
+        .layer(RequestBodyLimitLayer::new(http.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            http.request_timeout,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(cors(&http.cors_origins))
+        .layer(axum::middleware::from_fn(json_errors::ensure_json_errors))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(axum::middleware::from_fn(access_log::log_and_time))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                AppError::Internal(anyhow::anyhow!("request handler panicked")).into_response()
+            },
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(access_log::make_span)
+                .on_request(())
+                .on_response(())
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    // Credentials (the `AuthToken` cookie) rule out a wildcard origin: list them explicitly.
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, X_REQUEST_ID])
+        .expose_headers([
+            X_REQUEST_ID,
+            X_EXECUTION_TIME,
+            HeaderName::from_static("x-cache"),
+            header::RETRY_AFTER,
+            HeaderName::from_static("ratelimit"),
+            HeaderName::from_static("ratelimit-policy"),
+            HeaderName::from_static("x-ratelimit-limit"),
+            HeaderName::from_static("x-ratelimit-remaining"),
+            HeaderName::from_static("x-ratelimit-reset"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}
