@@ -98,7 +98,9 @@ impl App {
             let draining = draining.clone();
             async move {
                 shutdown.await;
-                tracing::info!("shutting down: health now answers 503, finishing in-flight requests");
+                tracing::info!(
+                    "shutting down: health now answers 503, finishing in-flight requests"
+                );
                 state.lifecycle.set(Phase::Draining);
                 draining.cancel();
                 tokio::time::sleep(state.config.http.shutdown_drain_delay).await;
@@ -159,7 +161,11 @@ async fn boot(state: AppState) {
             Err(err) => {
                 let jitter = rand::thread_rng().gen_range(0..=delay.as_millis() as u64 / 4);
                 let wait = delay + Duration::from_millis(jitter);
-                tracing::warn!(error = format!("{err:#}"), retry_in_ms = wait.as_millis() as u64, "PostgreSQL not ready; retrying");
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    retry_in_ms = wait.as_millis() as u64,
+                    "PostgreSQL not ready; retrying"
+                );
                 tokio::select! {
                     () = state.shutdown.cancelled() => return,
                     () = tokio::time::sleep(wait) => {}
@@ -170,7 +176,10 @@ async fn boot(state: AppState) {
     }
     state.probes.record_postgres(Some(Duration::ZERO));
     state.lifecycle.set(Phase::Ready);
-    tracing::info!(connections = state.db.status().size, "PostgreSQL ready; serving");
+    tracing::info!(
+        connections = state.db.status().size,
+        "PostgreSQL ready; serving"
+    );
     db::pool::maintain(
         state.db.clone(),
         state.config.db.clone(),
@@ -187,7 +196,11 @@ async fn probe_loop(state: AppState) {
     let mut last = (None, None);
     // Give the first Redis connection a chance before the first verdict.
     let connect = state.config.redis.redis_connect_timeout;
-    let _ = tokio::time::timeout(connect, state.redis.client().wait_for_connect()).await;
+    let _ = tokio::time::timeout(
+        connect,
+        fred::interfaces::ClientLike::wait_for_connect(state.redis.client()),
+    )
+    .await;
     loop {
         tokio::select! {
             () = state.shutdown.cancelled() => return,

@@ -78,7 +78,13 @@ pub struct HttpConfig {
     pub body_limit: usize,
     /// Comma-separated browser origins allowed by CORS (with credentials), e.g.
     /// `https://app.example.com,http://localhost:3000`. Empty: no cross-origin access.
-    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', default_value = "http://localhost:3000", global = true)]
+    #[arg(
+        long,
+        env = "CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:3000",
+        global = true
+    )]
     pub cors_origins: Vec<String>,
     /// Comma-separated addresses or CIDRs of reverse proxies whose `X-Forwarded-For` is believed.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net, global = true)]
@@ -101,7 +107,13 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, Args)]
 pub struct DbConfig {
     /// PostgreSQL connection string.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/elearning", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/elearning",
+        hide_env_values = true,
+        global = true
+    )]
     pub database_url: SecretString,
     /// Connections opened at start and kept open.
     #[arg(long, env = "MIN_CONNECTIONS", default_value_t = 10, global = true)]
@@ -142,7 +154,12 @@ pub struct RedisConfig {
     #[arg(long, env = "REDIS_DB", default_value_t = 0, global = true)]
     pub redis_db: u8,
     /// Prefix of every key this service writes, so several services can share one Redis.
-    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "elearning:", global = true)]
+    #[arg(
+        long,
+        env = "REDIS_KEY_PREFIX",
+        default_value = "elearning:",
+        global = true
+    )]
     pub redis_key_prefix: String,
     /// Milliseconds one Redis command may take; past it the call fails and the caller falls back.
     #[arg(long, env = "REDIS_COMMAND_TIMEOUT", value_parser = parse_ms, default_value = "100", global = true)]
@@ -226,7 +243,12 @@ impl Config {
         }
         if serving {
             match &self.auth.jwt_secret {
-                None => return err("JWT_SECRET", "is required: set it to a random string of at least 32 characters"),
+                None => {
+                    return err(
+                        "JWT_SECRET",
+                        "is required: set it to a random string of at least 32 characters",
+                    );
+                }
                 Some(s) if s.expose_secret().len() < 32 => {
                     return err("JWT_SECRET", "must be at least 32 characters long");
                 }

@@ -21,6 +21,14 @@ pub enum AppError {
     /// 400: malformed JSON or query.
     #[error("{0}")]
     BadRequest(String),
+    /// 400: a query parameter is invalid; `details` names it.
+    #[error("{message}")]
+    InvalidQuery {
+        /// Sentence for the caller.
+        message: String,
+        /// Parameter name → what is wrong with it.
+        details: Value,
+    },
     /// 401: no or bad credentials.
     #[error("authentication required")]
     Unauthorized,
@@ -127,7 +135,7 @@ impl AppError {
     /// HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::InvalidQuery { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized | Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -146,6 +154,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "bad_request",
+            Self::InvalidQuery { .. } => "invalid_query",
             Self::Unauthorized => "unauthorized",
             Self::Unauthenticated { code, .. }
             | Self::Conflict { code, .. }
@@ -168,7 +177,9 @@ impl IntoResponse for AppError {
         let code = self.code();
         let (message, details) = match &self {
             Self::Internal(_) => ("internal server error".to_owned(), None),
-            Self::Validation { details } => (self.to_string(), Some(details.clone())),
+            Self::Validation { details } | Self::InvalidQuery { details, .. } => {
+                (self.to_string(), Some(details.clone()))
+            }
             _ => (self.to_string(), None),
         };
         let body = ErrorBody {
@@ -184,10 +195,9 @@ impl IntoResponse for AppError {
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
             Self::Unauthorized | Self::Unauthenticated { .. } => {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer"),
-                );
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::Internal(err) => {
                 response.extensions_mut().insert(LoggedError(Arc::new(err)));

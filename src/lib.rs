@@ -25,10 +25,12 @@ pub mod jsontime;
 pub mod memory;
 pub mod middleware;
 pub mod openapi;
+pub mod password;
 pub mod redis;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;
+pub mod validate;
 
 // jemalloc is both faster than glibc malloc under many threads and able to report its heap
 // figures (used by the health check and the stats).

@@ -28,7 +28,9 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Openapi => {
-            let doc = app::openapi_document().to_pretty_json().context("rendering OpenAPI")?;
+            let doc = app::openapi_document()
+                .to_pretty_json()
+                .context("rendering OpenAPI")?;
             println!("{doc}");
             Ok(())
         }

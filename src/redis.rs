@@ -27,7 +27,9 @@ pub struct Redis {
 impl Redis {
     /// Builds the client and starts connecting in the background; never waits for Redis.
     pub fn connect(cfg: &RedisConfig) -> anyhow::Result<Self> {
-        let config = cfg.fred_config().context("REDIS_URL is not a valid Redis URL")?;
+        let config = cfg
+            .fred_config()
+            .context("REDIS_URL is not a valid Redis URL")?;
         let timeout = cfg.redis_command_timeout;
         let client = fred::types::Builder::from_config(config)
             .with_connection_config(|c| {

@@ -15,14 +15,26 @@ const DEFAULT_FILTER: &str = "elearning_api=info,tower_http=warn";
 /// Installs the global subscriber. Keep the guard alive until exit: dropping it flushes the logs.
 pub fn init(format: LogFormat) -> WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Json => registry
-            .with(fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false).with_writer(writer))
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(writer),
+            )
             .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().pretty().with_writer(writer)).try_init(),
-        LogFormat::Compact => registry.with(fmt::layer().compact().with_writer(writer)).try_init(),
+        LogFormat::Pretty => registry
+            .with(fmt::layer().pretty().with_writer(writer))
+            .try_init(),
+        LogFormat::Compact => registry
+            .with(fmt::layer().compact().with_writer(writer))
+            .try_init(),
     };
     if let Err(err) = result {
         eprintln!("logging was already initialised: {err}");
@@ -35,7 +47,8 @@ pub fn init_for_tests() {
     if std::env::var_os("TEST_LOG").is_none() {
         return;
     }
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("elearning_api=debug"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("elearning_api=debug"));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(fmt::layer().compact().with_test_writer())

@@ -152,7 +152,13 @@ pub async fn get_health(state: AppState) -> impl IntoResponse {
     let pg_ok = state.probes.postgres_ok.load(Ordering::Acquire);
     let redis_ok = state.probes.redis_ok.load(Ordering::Acquire);
     let pool = state.db.status();
-    let up = |ok| if ok { HealthStatus::Healthy } else { HealthStatus::Unhealthy };
+    let up = |ok| {
+        if ok {
+            HealthStatus::Healthy
+        } else {
+            HealthStatus::Unhealthy
+        }
+    };
     let pool_status = up(pg_ok && phase != Phase::Starting);
     let overall = match phase {
         Phase::Starting | Phase::Draining => HealthStatus::Unhealthy,
@@ -175,7 +181,11 @@ pub async fn get_health(state: AppState) -> impl IntoResponse {
         },
         systems: Systems {
             cache: CacheHealth {
-                status: if redis_ok { HealthStatus::Healthy } else { HealthStatus::Degraded },
+                status: if redis_ok {
+                    HealthStatus::Healthy
+                } else {
+                    HealthStatus::Degraded
+                },
                 memory_cache_size: 0,
                 redis_connected: redis_ok,
             },

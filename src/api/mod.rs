@@ -1,6 +1,8 @@
 //! Every route of the service is reachable from here.
 
+pub mod auth;
 pub mod health;
+pub mod users;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -9,5 +11,8 @@ use crate::{openapi::ApiDoc, state::AppState};
 
 /// All documented routes with their OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(health::routes())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::routes())
+        .merge(auth::routes())
+        .merge(users::routes())
 }

@@ -16,7 +16,9 @@ use crate::config::DbConfig;
 
 /// Builds the pool without opening any connection.
 pub fn build(cfg: &DbConfig) -> anyhow::Result<Pool> {
-    let pg = cfg.pg_config().context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    let pg = cfg
+        .pg_config()
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
     // `Fast` recycling only checks that the socket is open; a connection killed by a server
     // restart fails its next query, which maps to a 503 and is then discarded.
     let manager = Manager::from_config(

@@ -38,18 +38,30 @@ fn map_rejection(rejection: &JsonRejection) -> AppError {
         JsonRejection::MissingJsonContentType(_) => {
             AppError::UnsupportedMediaType("expected `Content-Type: application/json`".to_owned())
         }
-        JsonRejection::JsonSyntaxError(e) => AppError::BadRequest(format!("malformed JSON: {}", e.body_text())),
+        JsonRejection::JsonSyntaxError(e) => {
+            AppError::BadRequest(format!("malformed JSON: {}", e.body_text()))
+        }
         // Wrong types, missing fields and unknown enum values: well-formed but invalid.
         JsonRejection::JsonDataError(e) => {
             let text = e.body_text();
+            // "Failed to deserialize the JSON body into the target type: title: invalid type…"
             let detail = text
-                .split_once(": ")
-                .map_or(text.as_str(), |(_, rest)| rest)
-                .to_owned();
-            let field = field_of(&detail).unwrap_or_else(|| "body".to_owned());
-            AppError::invalid(&field, detail)
+                .split_once("target type: ")
+                .map_or(text.as_str(), |(_, rest)| rest);
+            let (field, problem) = match detail.split_once(": ") {
+                Some((path, rest)) if !path.contains(' ') && path != "." => {
+                    (path.to_owned(), rest.to_owned())
+                }
+                _ => (
+                    field_of(detail).unwrap_or_else(|| "body".to_owned()),
+                    detail.to_owned(),
+                ),
+            };
+            AppError::invalid(&field, problem)
         }
-        JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+        JsonRejection::BytesRejection(e)
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
             AppError::PayloadTooLarge
         }
         other => AppError::BadRequest(other.body_text()),

@@ -1,5 +1,13 @@
 //! Extractors that answer with the API's JSON errors instead of axum's plain-text rejections.
 
+pub mod auth;
 pub mod json;
+pub mod pagination;
+pub mod path;
+pub mod query;
 
+pub use auth::{AuthUser, MaybeAuthUser, Role};
 pub use json::AppJson;
+pub use pagination::Page;
+pub use path::{IdPath, IdPath2};
+pub use query::AppQuery;

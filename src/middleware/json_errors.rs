@@ -49,10 +49,14 @@ fn describe(status: StatusCode) -> (&'static str, &'static str) {
         StatusCode::UNAUTHORIZED => ("authentication required", "unauthorized"),
         StatusCode::FORBIDDEN => ("forbidden", "forbidden"),
         StatusCode::NOT_FOUND => ("no such route", "not_found"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method not allowed on this route", "method_not_allowed"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method not allowed on this route", "method_not_allowed")
+        }
         StatusCode::NOT_ACCEPTABLE => ("no acceptable content encoding", "not_acceptable"),
         StatusCode::PAYLOAD_TOO_LARGE => ("request body too large", "payload_too_large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported content type", "unsupported_media_type"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported content type", "unsupported_media_type")
+        }
         StatusCode::TOO_MANY_REQUESTS => ("Rate limit exceeded", "rate_limited"),
         StatusCode::SERVICE_UNAVAILABLE => ("service temporarily unavailable", "unavailable"),
         StatusCode::GATEWAY_TIMEOUT => ("request timed out", "timeout"),

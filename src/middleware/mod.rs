@@ -4,12 +4,13 @@
 //!
 //! 1. `SetRequestId`: every later span and log line can see the id (echoed when the caller sent
 //!    one).
-//! 2. `TraceLayer`: opens the request span (request id, method, matched path). Its own
+//! 2. `PropagateRequestId`: copies the id onto every response, including a panic's 500 and every
+//!    early answer of the layers below.
+//! 3. `TraceLayer`: opens the request span (request id, method, matched path). Its own
 //!    response/failure events are off: the access log (4) writes the one line per request.
-//! 3. `CatchPanic`: a panicking handler becomes a JSON 500 that the access log still records.
-//! 4. Access log and `X-Execution-Time`: outside everything that can answer early, so timeouts,
-//!    413s and CORS rejections are timed and logged too.
-//! 5. `PropagateRequestId`: copies the id onto every response, including early answers.
+//! 4. Access log and `X-Execution-Time`: outside everything that can answer early, so panics,
+//!    timeouts, 413s and CORS rejections are timed and logged too.
+//! 5. `CatchPanic`: a panicking handler becomes a JSON 500 (with the error kept for the log).
 //! 6. JSON error safety net: outside the layers that answer with empty or plain-text bodies
 //!    (timeout, body limit), turning them into the API.md §1 envelope.
 //! 7. CORS: answers preflights before any limit counts them.
@@ -61,13 +62,12 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(CompressionLayer::new())
         .layer(cors(&http.cors_origins))
         .layer(axum::middleware::from_fn(json_errors::ensure_json_errors))
-        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-        .layer(axum::middleware::from_fn(access_log::log_and_time))
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {
                 AppError::Internal(anyhow::anyhow!("request handler panicked")).into_response()
             },
         ))
+        .layer(axum::middleware::from_fn(access_log::log_and_time))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(access_log::make_span)
@@ -75,6 +75,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
                 .on_response(())
                 .on_failure(()),
         )
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
 }
 

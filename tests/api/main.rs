@@ -1,1 +1,11 @@
+//! Integration tests: the real service on a random port, against the real PostgreSQL (a
+//! database of its own per test, cloned from a migrated template) and the real Redis (a key
+//! prefix of its own per test). One binary, so it links once.
 
+mod helpers;
+
+mod auth;
+mod health;
+mod middleware;
+mod openapi;
+mod users;

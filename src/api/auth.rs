@@ -1,0 +1,202 @@
+//! Signup, login, logout and the caller's profile (API.md §2, "Auth and users").
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::users::{
+    handlers::email_taken,
+    model::{CreateUser, User},
+    repo,
+};
+use crate::{
+    config::AppEnv,
+    error::{AppError, AppResult, ErrorBody, ResultExt},
+    extract::{AppJson, AuthUser},
+    password,
+    state::AppState,
+    validate::Validator,
+};
+
+/// Routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(get_me))
+}
+
+/// Login body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Login {
+    /// E-mail address.
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// Password.
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+}
+
+/// A session: the user and their token (also set as the `AuthToken` cookie).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session {
+    /// Always true.
+    pub success: bool,
+    /// The user.
+    pub user: User,
+    /// Bearer token (JWT).
+    pub token: String,
+}
+
+/// The caller's profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// Always true.
+    pub success: bool,
+    /// The user.
+    pub user: User,
+}
+
+/// Logout answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoggedOut {
+    /// Always true.
+    pub success: bool,
+}
+
+fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderMap {
+    let secure = if state.config.http.app_env == AppEnv::Production {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie =
+        format!("AuthToken={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        headers.insert(header::SET_COOKIE, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers
+}
+
+/// Create a student account and sign in.
+#[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = CreateUser,
+    responses((status = 201, body = Session), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn signup(
+    state: AppState,
+    AppJson(body): AppJson<CreateUser>,
+) -> AppResult<(StatusCode, HeaderMap, AppJson<Session>)> {
+    let mut v = Validator::new();
+    body.validate(&mut v);
+    v.finish()?;
+    let hash = password::hash(body.password).await?;
+    let db = state.db().await?;
+    // The role is always `student`: nobody can make themselves admin (the original let them).
+    let user = repo::insert_user(
+        &db,
+        body.email.trim(),
+        &hash,
+        body.first_name.trim(),
+        body.last_name.trim(),
+        "student",
+        None,
+    )
+    .await
+    .on_constraint("app_user_email_key", email_taken)?;
+    let token = state.jwt.issue(user.id, user.role.as_str())?;
+    let headers = session_cookie(&state, &token, state.jwt.ttl().as_secs());
+    Ok((
+        StatusCode::CREATED,
+        headers,
+        AppJson(Session {
+            success: true,
+            user,
+            token,
+        }),
+    ))
+}
+
+/// Sign in with e-mail and password.
+///
+/// A wrong password and an unknown e-mail get the same answer in the same time.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = Login,
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn login(
+    state: AppState,
+    AppJson(body): AppJson<Login>,
+) -> AppResult<(HeaderMap, AppJson<Session>)> {
+    let mut v = Validator::new();
+    v.length("email", &body.email, 1, 254);
+    v.length("password", &body.password, 1, 128);
+    v.finish()?;
+    let found = {
+        let db = state.db().await?;
+        repo::find_credentials(&db, body.email.trim()).await?
+    };
+    let (user, stored) = match found {
+        Some(c) => (Some(c.user), Some(c.password_hash)),
+        None => (None, None),
+    };
+    let ok = password::verify(body.password, stored).await;
+    let user = match user {
+        Some(u) if ok => u,
+        _ => {
+            return Err(AppError::Unauthenticated {
+                message: "invalid e-mail or password",
+                code: "invalid_credentials",
+            });
+        }
+    };
+    if user.status != "active" {
+        return Err(AppError::Unauthenticated {
+            message: "this account is suspended",
+            code: "account_suspended",
+        });
+    }
+    let db = state.db().await?;
+    repo::touch_login(&db, user.id).await?;
+    let token = state.jwt.issue(user.id, user.role.as_str())?;
+    let headers = session_cookie(&state, &token, state.jwt.ttl().as_secs());
+    Ok((
+        headers,
+        AppJson(Session {
+            success: true,
+            user,
+            token,
+        }),
+    ))
+}
+
+/// Sign out: clears the `AuthToken` cookie.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", responses((status = 200, body = LoggedOut)))]
+pub async fn logout(state: AppState) -> (HeaderMap, AppJson<LoggedOut>) {
+    (
+        session_cookie(&state, "", 0),
+        AppJson(LoggedOut { success: true }),
+    )
+}
+
+/// The caller's profile.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn get_me(state: AppState, caller: AuthUser) -> AppResult<(HeaderMap, AppJson<Me>)> {
+    let db = state.db().await?;
+    let user = repo::find_user(&db, caller.id)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok((
+        headers,
+        AppJson(Me {
+            success: true,
+            user,
+        }),
+    ))
+}

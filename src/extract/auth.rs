@@ -1,0 +1,153 @@
+//! Who is calling: the session token from `Authorization: Bearer` or the `AuthToken` cookie
+//! (API.md §1), checked against the database so that a suspended account or a changed role takes
+//! effect at the next request, whatever the token says.
+
+use axum::{
+    extract::{FromRequestParts, OptionalFromRequestParts},
+    http::{header, request::Parts},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{error::AppError, state::AppState};
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages everything.
+    Admin,
+    /// Instructor: manages their own courses, quizzes and enrollment requests.
+    Formateur,
+    /// Learner.
+    Student,
+}
+
+impl Role {
+    /// The database and JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Formateur => "formateur",
+            Self::Student => "student",
+        }
+    }
+
+    /// Parses the database and JSON spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Self::Admin),
+            "formateur" => Some(Self::Formateur),
+            "student" => Some(Self::Student),
+            _ => None,
+        }
+    }
+}
+
+/// An authenticated, active user.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser {
+    /// User id.
+    pub id: Uuid,
+    /// Current role (from the database).
+    pub role: Role,
+}
+
+impl AuthUser {
+    /// 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), AppError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden("your role may not do this"))
+        }
+    }
+
+    /// Whether the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// The bearer token of the request, from the header or else the cookie.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim())
+            .filter(|t| !t.is_empty());
+    }
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == "AuthToken")
+        .map(|(_, value)| value.trim())
+        .filter(|t| !t.is_empty())
+}
+
+const INVALID_TOKEN: AppError = AppError::Unauthenticated {
+    message: "invalid or expired token",
+    code: "invalid_token",
+};
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(user) = parts.extensions.get::<Self>() {
+            return Ok(*user);
+        }
+        let token = bearer_token(parts).ok_or(AppError::Unauthorized)?;
+        let claims = state.jwt.verify(token).ok_or(INVALID_TOKEN)?;
+        let client = state.db().await?;
+        let stmt = client
+            .prepare_cached("select role, status from app_user where id = $1")
+            .await?;
+        let row = client
+            .query_opt(&stmt, &[&claims.sub])
+            .await?
+            .ok_or(INVALID_TOKEN)?;
+        if row.get::<_, &str>("status") != "active" {
+            return Err(AppError::Unauthenticated {
+                message: "this account is suspended",
+                code: "account_suspended",
+            });
+        }
+        let role = Role::parse(row.get("role")).ok_or(INVALID_TOKEN)?;
+        let user = Self {
+            id: claims.sub,
+            role,
+        };
+        tracing::Span::current().record("user.id", tracing::field::display(user.id));
+        parts.extensions.insert(user);
+        Ok(user)
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for AuthUser {
+    type Rejection = AppError;
+
+    /// No credentials at all: anonymous. Credentials that do not verify: still a 401, so a
+    /// client with an expired session learns it instead of silently seeing the public view.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, AppError> {
+        if bearer_token(parts).is_none() {
+            return Ok(None);
+        }
+        <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
+    }
+}
+
+/// An optional caller, for routes open to anyone that show more to some.
+pub type MaybeAuthUser = Option<AuthUser>;
