@@ -24,8 +24,32 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Fill an empty database with a reproducible demo dataset (applies migrations first).
+    Seed(crate::seed::SeedOptions),
+    /// Create an account, e.g. the first admin.
+    CreateUser(CreateUserArgs),
     /// Print the OpenAPI document (what `openapi/openapi.json` holds).
     Openapi,
+}
+
+/// Arguments of `create-user`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CreateUserArgs {
+    /// E-mail address.
+    #[arg(long)]
+    pub email: String,
+    /// Password (at least 8 characters).
+    #[arg(long)]
+    pub password: String,
+    /// `admin`, `formateur` or `student`.
+    #[arg(long, value_parser = ["admin", "formateur", "student"])]
+    pub role: String,
+    /// Given name.
+    #[arg(long, default_value = "Admin")]
+    pub first_name: String,
+    /// Family name.
+    #[arg(long, default_value = "User")]
+    pub last_name: String,
 }
 
 #[cfg(test)]

@@ -27,9 +27,11 @@ pub mod middleware;
 pub mod openapi;
 pub mod password;
 pub mod redis;
+pub mod seed;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;
+pub mod tools;
 pub mod validate;
 
 // jemalloc is both faster than glibc malloc under many threads and able to report its heap

@@ -5,7 +5,7 @@ use clap::Parser;
 use elearning_api::{
     app::{self, App},
     cli::{Cli, Command},
-    db, shutdown, telemetry,
+    seed, shutdown, telemetry, tools,
 };
 
 #[tokio::main]
@@ -21,11 +21,13 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped(shutdown::signal()).await
         }
         Command::Migrate => {
-            config.validate(false)?;
-            let pool = db::pool::build(&config.db)?;
-            let applied = db::migrate::run(&pool).await?;
-            tracing::info!(applied, "migrations up to date");
+            let pool = tools::migrated_pool(&config).await?;
+            drop(pool);
             Ok(())
+        }
+        Command::Seed(opts) => seed::run(&tools::migrated_pool(&config).await?, &opts).await,
+        Command::CreateUser(args) => {
+            tools::create_user(&tools::migrated_pool(&config).await?, &args).await
         }
         Command::Openapi => {
             let doc = app::openapi_document()

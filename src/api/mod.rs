@@ -1,7 +1,13 @@
 //! Every route of the service is reachable from here.
 
 pub mod auth;
+pub mod courses;
+pub mod dashboards;
+pub mod enrollments;
 pub mod health;
+pub mod notifications;
+pub mod progress;
+pub mod quizzes;
 pub mod users;
 
 use utoipa::OpenApi;
@@ -15,4 +21,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(auth::routes())
         .merge(users::routes())
+        .merge(courses::routes())
+        .merge(notifications::routes())
+        .merge(enrollments::routes())
+        .merge(progress::routes())
+        .merge(quizzes::routes())
+        .merge(dashboards::routes())
 }

@@ -1,0 +1,143 @@
+//! `GET` and `POST /api/notifications`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::repo::{self, Notification};
+use crate::{
+    error::{AppError, AppResult, ErrorBody},
+    extract::{AppJson, AppQuery, AuthUser, Page, pagination::bad_query},
+    state::AppState,
+};
+
+/// Query of `GET /api/notifications`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationQuery {
+    /// `list` (default) or `unread-count`.
+    pub action: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The caller's notifications or their unread count.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationList {
+    /// Newest first (absent for `unread-count`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<Vec<Notification>>,
+    /// Unread notifications of the caller.
+    pub unread_count: i64,
+    /// Cursor of the next page (absent for `unread-count`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<Option<String>>,
+}
+
+/// The caller's notifications (`action=list`) or unread count (`action=unread-count`).
+#[utoipa::path(get, path = "/api/notifications", tag = "notifications", params(NotificationQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = NotificationList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list_notifications(
+    state: AppState,
+    user: AuthUser,
+    AppQuery(q): AppQuery<NotificationQuery>,
+) -> AppResult<AppJson<NotificationList>> {
+    match q.action.as_deref().unwrap_or("list") {
+        "list" => {
+            let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+            let db = state.db().await?;
+            let (rows, unread_count) = repo::list(&db, user.id, &page).await?;
+            let (rows, next) = page.finish(rows, repo::sort_key);
+            Ok(AppJson(NotificationList {
+                notifications: Some(rows),
+                unread_count,
+                next_cursor: Some(next),
+            }))
+        }
+        "unread-count" => {
+            let db = state.db().await?;
+            let unread_count = repo::unread_count(&db, user.id).await?;
+            Ok(AppJson(NotificationList {
+                notifications: None,
+                unread_count,
+                next_cursor: None,
+            }))
+        }
+        _ => Err(bad_query("action", "must be `list` or `unread-count`")),
+    }
+}
+
+/// Body of `POST /api/notifications`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationAction {
+    /// `mark-read`, `delete` or `mark-all-read`.
+    pub action: String,
+    /// The notification, for `mark-read` and `delete`.
+    pub notification_id: Option<String>,
+}
+
+/// Result of a notification action.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionResult {
+    /// Always true.
+    pub success: bool,
+    /// Notifications changed.
+    pub updated: u64,
+}
+
+/// Mark one or all of the caller's notifications read, or delete one.
+#[utoipa::path(post, path = "/api/notifications", tag = "notifications", request_body = NotificationAction,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ActionResult), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_notifications(
+    state: AppState,
+    user: AuthUser,
+    AppJson(body): AppJson<NotificationAction>,
+) -> AppResult<AppJson<ActionResult>> {
+    let target = || -> AppResult<Uuid> {
+        let raw = body
+            .notification_id
+            .as_deref()
+            .ok_or_else(|| AppError::invalid("notificationId", "is required for this action"))?;
+        // Someone else's id and a malformed one look the same: not found.
+        Uuid::parse_str(raw).map_err(|_| AppError::NotFound("notification"))
+    };
+    let updated = match body.action.as_str() {
+        "mark-read" => {
+            let id = target()?;
+            let db = state.db().await?;
+            if !repo::mark_read(&db, user.id, id).await? {
+                return Err(AppError::NotFound("notification"));
+            }
+            1
+        }
+        "delete" => {
+            let id = target()?;
+            let db = state.db().await?;
+            if !repo::delete(&db, user.id, id).await? {
+                return Err(AppError::NotFound("notification"));
+            }
+            1
+        }
+        "mark-all-read" => {
+            let db = state.db().await?;
+            repo::mark_all_read(&db, user.id).await?
+        }
+        _ => {
+            return Err(AppError::invalid(
+                "action",
+                "must be one of: mark-read, delete, mark-all-read",
+            ));
+        }
+    };
+    Ok(AppJson(ActionResult {
+        success: true,
+        updated,
+    }))
+}

@@ -1,0 +1,234 @@
+//! Quiz handlers: list, create, read, statistics.
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{
+    model::{CreateQuiz, Quiz},
+    repo::{self, QuizStats, QuizView},
+};
+use crate::{
+    api::courses::repo as courses,
+    error::{AppError, AppResult, ErrorBody},
+    extract::{AppJson, AppQuery, AuthUser, IdPath, Page, Role, pagination::bad_query},
+    state::AppState,
+};
+
+/// Query of the quiz list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct QuizListQuery {
+    /// Only this course.
+    pub course_id: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of quizzes.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuizList {
+    /// Quizzes, newest first.
+    pub quizzes: Vec<Quiz>,
+    /// Cursor of the next page; null at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// Quizzes of the formateur's courses (admins: all), optionally of one course.
+#[utoipa::path(get, path = "/api/formateur/quizzes", tag = "quizzes", params(QuizListQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = QuizList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_quizzes(
+    state: AppState,
+    caller: AuthUser,
+    AppQuery(q): AppQuery<QuizListQuery>,
+) -> AppResult<AppJson<QuizList>> {
+    caller.require(&[Role::Formateur, Role::Admin])?;
+    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let course = match q.course_id.as_deref().filter(|s| !s.is_empty()) {
+        Some(raw) => Some(
+            Uuid::parse_str(raw.trim())
+                .map_err(|_| bad_query("courseId", "must be a course id"))?,
+        ),
+        None => None,
+    };
+    let owner = (!caller.is_admin()).then_some(caller.id);
+    let db = state.db().await?;
+    let rows = repo::list_quizzes(&db, course, owner, &page).await?;
+    let (quizzes, next_cursor) = page.finish(rows, repo::sort_key);
+    Ok(AppJson(QuizList {
+        quizzes,
+        next_cursor,
+    }))
+}
+
+/// Create a quiz for a course the caller owns (admins: any course).
+#[utoipa::path(post, path = "/api/formateur/quizzes", tag = "quizzes", request_body = CreateQuiz,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = Quiz), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_quiz(
+    state: AppState,
+    caller: AuthUser,
+    AppJson(body): AppJson<CreateQuiz>,
+) -> AppResult<(StatusCode, AppJson<Quiz>)> {
+    caller.require(&[Role::Formateur, Role::Admin])?;
+    body.validate()?;
+    let course = Uuid::parse_str(body.course_id.trim())
+        .map_err(|_| AppError::invalid("courseId", "must be a course id"))?;
+    let mut db = state.db().await?;
+    let tx = db.transaction().await?;
+    let (owner, _) = courses::lock_course(&tx, course)
+        .await?
+        .ok_or(AppError::NotFound("course"))?;
+    if owner != caller.id && !caller.is_admin() {
+        return Err(AppError::Forbidden(
+            "you can only add quizzes to your own courses",
+        ));
+    }
+    let id = repo::insert_quiz(&tx, course, caller.id, &body).await?;
+    tx.commit().await?;
+    let view = repo::find_quiz(&db, id, caller.id)
+        .await?
+        .ok_or(AppError::NotFound("quiz"))?;
+    Ok((StatusCode::CREATED, AppJson(view.quiz)))
+}
+
+/// Loads a quiz and checks that `caller` may see it: the owner, an admin, or a student enrolled
+/// in the (published) course.
+pub async fn visible_quiz(
+    db: &deadpool_postgres::Client,
+    id: Uuid,
+    caller: AuthUser,
+) -> AppResult<(QuizView, bool)> {
+    let view = repo::find_quiz(db, id, caller.id)
+        .await?
+        .ok_or(AppError::NotFound("quiz"))?;
+    let privileged = caller.is_admin() || caller.id == view.owner;
+    if privileged {
+        return Ok((view, true));
+    }
+    if !view.published || !view.quiz.is_active {
+        return Err(AppError::NotFound("quiz"));
+    }
+    if caller.role != Role::Student || !view.enrolled {
+        return Err(AppError::Forbidden(
+            "only students enrolled in the course may take this quiz",
+        ));
+    }
+    Ok((view, false))
+}
+
+/// A quiz with its questions: answers and explanations only for the owner and admins.
+#[utoipa::path(get, path = "/api/formateur/quizzes/{id}", tag = "quizzes", params(("id" = Uuid, Path, description = "Quiz id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Quiz), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_quiz(
+    state: AppState,
+    caller: AuthUser,
+    IdPath(id): IdPath,
+) -> AppResult<AppJson<Quiz>> {
+    let db = state.db().await?;
+    let (view, privileged) = visible_quiz(&db, id, caller).await?;
+    let mut quiz = view.quiz;
+    if !privileged {
+        for q in quiz.questions.iter_mut().flatten() {
+            q.correct_answer = None;
+            q.explanation = None;
+        }
+    }
+    Ok(AppJson(quiz))
+}
+
+/// Statistics of a quiz (owner, admin).
+#[utoipa::path(get, path = "/api/formateur/quizzes/{id}/stats", tag = "quizzes", params(("id" = Uuid, Path, description = "Quiz id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = QuizStats), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_quiz_stats(
+    state: AppState,
+    caller: AuthUser,
+    IdPath(id): IdPath,
+) -> AppResult<AppJson<QuizStats>> {
+    let db = state.db().await?;
+    let owners = repo::quiz_owners(&db, &[id]).await?;
+    let (_, owner) = owners.first().copied().ok_or(AppError::NotFound("quiz"))?;
+    if owner != caller.id && !caller.is_admin() {
+        return Err(AppError::Forbidden(
+            "only the course's owner or an admin may see quiz statistics",
+        ));
+    }
+    let stats = repo::quiz_stats(&db, &[id])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(AppError::NotFound("quiz"))?;
+    Ok(AppJson(stats))
+}
+
+/// Body of the batch statistics request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsBatch {
+    /// At most 30 quiz ids.
+    pub quiz_ids: Vec<String>,
+}
+
+/// Statistics of several quizzes.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsBatchResult {
+    /// Always true.
+    pub success: bool,
+    /// One entry per quiz the caller may see, in the order asked.
+    pub quiz_stats: Vec<QuizStats>,
+}
+
+/// The batch limit of `stats-batch`.
+pub const MAX_BATCH: usize = 30;
+
+/// Statistics of up to 30 quizzes at once (owner, admin); a quiz the caller does not own is a 404.
+#[utoipa::path(post, path = "/api/formateur/quizzes/stats-batch", tag = "quizzes", request_body = StatsBatch,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = StatsBatchResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn batch_quiz_stats(
+    state: AppState,
+    caller: AuthUser,
+    AppJson(body): AppJson<StatsBatch>,
+) -> AppResult<AppJson<StatsBatchResult>> {
+    caller.require(&[Role::Formateur, Role::Admin])?;
+    if body.quiz_ids.is_empty() || body.quiz_ids.len() > MAX_BATCH {
+        return Err(AppError::invalid(
+            "quizIds",
+            format!("must hold between 1 and {MAX_BATCH} ids"),
+        ));
+    }
+    let mut ids = Vec::with_capacity(body.quiz_ids.len());
+    for (i, raw) in body.quiz_ids.iter().enumerate() {
+        let id = Uuid::parse_str(raw.trim())
+            .map_err(|_| AppError::invalid(&format!("quizIds[{i}]"), "must be a quiz id"))?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let db = state.db().await?;
+    let owners = repo::quiz_owners(&db, &ids).await?;
+    for id in &ids {
+        match owners.iter().find(|(q, _)| q == id) {
+            Some((_, owner)) if *owner == caller.id || caller.is_admin() => {}
+            _ => return Err(AppError::NotFound("quiz")),
+        }
+    }
+    let mut stats = repo::quiz_stats(&db, &ids).await?;
+    stats.sort_by_key(|s| ids.iter().position(|id| *id == s.quiz_id));
+    Ok(AppJson(StatsBatchResult {
+        success: true,
+        quiz_stats: stats,
+    }))
+}
