@@ -166,8 +166,7 @@ async fn record_completion(
             from counts where e.id = $1
             returning e.*
          )
-         select {} from updated e join course c on c.id = e.course_id",
-        RECORD_COLUMNS
+         select {RECORD_COLUMNS} from updated e join course c on c.id = e.course_id"
     );
     let stmt = db.prepare_cached(&sql).await?;
     let row = db.query_one(&stmt, &[&enrollment]).await?;

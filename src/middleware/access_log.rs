@@ -45,7 +45,9 @@ pub async fn log_and_time(req: Request, next: Next) -> Response {
     if let Some(LoggedError(err)) = response.extensions().get::<LoggedError>() {
         tracing::error!(target: "elearning_api::access", status, duration_ms = ms, error = ?err, "request failed");
     } else if status >= 500 {
-        tracing::error!(target: "elearning_api::access", status, duration_ms = ms, "request failed");
+        // 503/504 are honest answers to overload or a dependency outage, already reported by
+        // the component that saw it: a warning, not a page for someone.
+        tracing::warn!(target: "elearning_api::access", status, duration_ms = ms, "request failed");
     } else {
         tracing::info!(target: "elearning_api::access", status, duration_ms = ms, "request");
     }

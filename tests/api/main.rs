@@ -5,7 +5,13 @@
 mod helpers;
 
 mod auth;
+mod courses;
+mod dashboards;
+mod enrollments;
 mod health;
 mod middleware;
+mod notifications;
 mod openapi;
+mod progress;
+mod quizzes;
 mod users;

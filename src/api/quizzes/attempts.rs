@@ -347,7 +347,7 @@ async fn grade(
          )
          update quiz_attempt a set score = totals.score, max_score = quiz_totals.max_score,
              percentage = case when quiz_totals.max_score = 0 then 0 else round(100.0 * totals.score / quiz_totals.max_score, 2) end,
-             passed = quiz_totals.max_score > 0 and 100.0 * totals.score / quiz_totals.max_score >= $3,
+             passed = quiz_totals.max_score > 0 and (100.0 * totals.score / quiz_totals.max_score)::float8 >= $3::float8,
              time_spent_seconds = $2, completed_at = now()
          from totals, quiz_totals where a.id = $1
          returning {}, totals.correct, quiz_totals.questions",

@@ -239,6 +239,53 @@ impl Drop for TestApp {
     }
 }
 
+impl TestApp {
+    /// Creates a course owned by `owner` through the API; returns its JSON.
+    pub async fn course(&self, owner: &TestUser, title: &str) -> Value {
+        let (status, body) = self
+            .post("/api/courses", owner.t(), course_body(title))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create course: {body}");
+        body["course"].clone()
+    }
+
+    /// Creates and approves a course; `requires_approval` sets its enrollment mode.
+    pub async fn published_course(
+        &self,
+        owner: &TestUser,
+        title: &str,
+        requires_approval: bool,
+    ) -> Value {
+        let mut body = course_body(title);
+        body["requiresApproval"] = json!(requires_approval);
+        let (status, created) = self.post("/api/courses", owner.t(), body).await;
+        assert_eq!(status, StatusCode::CREATED, "create course: {created}");
+        let id = created["id"].as_str().expect("id").to_owned();
+        let admin = self.user("admin").await;
+        let (status, body) = self
+            .post(
+                "/api/admin/course-approval",
+                admin.t(),
+                json!({"courseId": id, "action": "approve"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "approve: {body}");
+        self.get(&format!("/api/courses/{id}"), owner.t()).await.1
+    }
+
+    /// Enrolls `student` directly in an open course through the API.
+    pub async fn enroll(&self, student: &TestUser, course_id: &str) {
+        let (status, body) = self
+            .post(
+                "/api/enrollment",
+                student.t(),
+                json!({"courseId": course_id}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "enroll: {body}");
+    }
+}
+
 /// A user created by [`TestApp::user`].
 #[derive(Debug, Clone)]
 pub struct TestUser {
