@@ -89,7 +89,7 @@ async fn health_is_degraded_but_200_when_redis_is_unreachable() {
 #[tokio::test]
 async fn health_is_unhealthy_503_until_postgres_is_reached_then_recovers() {
     let db = TestDb::create().await;
-    let proxy = ChaosProxy::start("127.0.0.1:5432".parse().expect("addr"), false).await;
+    let proxy = ChaosProxy::start(crate::helpers::db::server_addr(), false).await;
     let mut url = url::Url::parse(&db.url()).expect("url");
     url.set_port(Some(proxy.port())).expect("port");
     let app = TestApp::start(test_config(url.as_str())).await;
@@ -120,7 +120,7 @@ async fn health_is_unhealthy_503_until_postgres_is_reached_then_recovers() {
 #[tokio::test]
 async fn postgres_lost_after_start_is_degraded_with_fast_503s_and_heals() {
     let db = TestDb::create().await;
-    let proxy = ChaosProxy::start("127.0.0.1:5432".parse().expect("addr"), true).await;
+    let proxy = ChaosProxy::start(crate::helpers::db::server_addr(), true).await;
     let mut url = url::Url::parse(&db.url()).expect("url");
     url.set_port(Some(proxy.port())).expect("port");
     let mut app = TestApp::start(test_config(url.as_str())).await;
@@ -163,4 +163,33 @@ async fn postgres_lost_after_start_is_degraded_with_fast_503s_and_heals() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_private_postgres_stopped_after_start_degrades_then_heals_without_restart() {
+    let pg = crate::helpers::private_pg::PrivatePostgres::start().await;
+    let mut app = TestApp::start(test_config(&pg.url("postgres"))).await;
+    app.wait_until(|h| h["overall"] == "healthy").await;
+    let (status, _) = app.get("/api/courses", None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    pg.stop_server();
+    let body = app.wait_until(|h| h["overall"] == "degraded").await;
+    assert_eq!(body["systems"]["connectionPool"]["status"], "unhealthy");
+    let start = Instant::now();
+    let (status, headers, _) = app
+        .request(reqwest::Method::GET, "/api/courses", None, None)
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(headers.contains_key("retry-after"));
+    assert!(start.elapsed() < Duration::from_secs(3));
+
+    pg.start_server();
+    app.wait_until(|h| h["overall"] == "healthy").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.get("/api/courses", None).await.0 != StatusCode::OK {
+        assert!(Instant::now() < deadline, "requests did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.trigger_shutdown();
 }

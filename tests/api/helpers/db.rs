@@ -15,6 +15,20 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// Socket address of the test PostgreSQL server (for fault proxies).
+pub fn server_addr() -> std::net::SocketAddr {
+    let url = url::Url::parse(&admin_url()).expect("TEST_DATABASE_URL is a URL");
+    let host = url.host_str().unwrap_or("127.0.0.1");
+    let host = if host == "localhost" {
+        "127.0.0.1"
+    } else {
+        host
+    };
+    format!("{host}:{}", url.port().unwrap_or(5432))
+        .parse()
+        .expect("TEST_DATABASE_URL host must be an IP address")
+}
+
 /// `admin_url` pointing at another database.
 pub fn url_for(db: &str) -> String {
     let mut url = url::Url::parse(&admin_url()).expect("TEST_DATABASE_URL is a URL");

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the service locally: finds or starts PostgreSQL and Redis (scripts/services.sh), builds
+# the release binary, migrates and seeds an empty database with demo data, then serves on
+# http://localhost:${PORT:-8080}. Ctrl-C stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/services.sh
+if [ -z "${JWT_SECRET:-}" ]; then
+  # A development secret, kept across runs so sessions survive restarts.
+  mkdir -p .data
+  [ -s .data/jwt_secret ] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > .data/jwt_secret
+  JWT_SECRET="$(cat .data/jwt_secret)"
+  export JWT_SECRET
+fi
+cargo build --release --locked
+./target/release/elearning-api seed
+echo "Demo accounts (password: password123): admin@example.com, formateur@example.com, student@example.com"
+exec ./target/release/elearning-api serve
