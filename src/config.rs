@@ -87,8 +87,8 @@ pub struct HttpConfig {
     )]
     pub cors_origins: Vec<String>,
     /// Comma-separated addresses or CIDRs of reverse proxies whose `X-Forwarded-For` is believed.
-    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net, global = true)]
-    pub trusted_proxies: Vec<IpNet>,
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "", global = true)]
+    pub trusted_proxies: String,
     /// Number of proxy hops that append to `X-Forwarded-For` in front of the service (2 on Render:
     /// Cloudflare's edge and Render's proxy). 0 trusts only `TRUSTED_PROXIES`.
     #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 0, global = true)]
@@ -101,6 +101,18 @@ pub struct HttpConfig {
     /// after 30 s).
     #[arg(long, env = "SHUTDOWN_TIMEOUT", value_parser = parse_ms, default_value = "20000", global = true)]
     pub shutdown_timeout: Duration,
+}
+
+impl HttpConfig {
+    /// The parsed `TRUSTED_PROXIES` list.
+    pub fn trusted_nets(&self) -> Result<Vec<IpNet>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(parse_net)
+            .collect()
+    }
 }
 
 /// PostgreSQL connection pool.
@@ -237,6 +249,9 @@ impl Config {
                 var: "REDIS_URL",
                 problem: format!("is not a valid Redis URL ({e})"),
             });
+        }
+        if let Err(problem) = self.http.trusted_nets() {
+            return err("TRUSTED_PROXIES", &problem);
         }
         if self.http.body_limit == 0 {
             return err("BODY_LIMIT", "must be at least 1 byte");

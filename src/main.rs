@@ -9,11 +9,24 @@ use elearning_api::{
 };
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let log_guard = telemetry::init(cli.config.log_format);
+    let result = run(cli).await;
+    drop(log_guard);
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line, naming the cause chain (e.g. the variable at fault), never a backtrace.
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
     let command = cli.command.unwrap_or(Command::Serve);
-    let _log_guard = telemetry::init(config.log_format);
     match command {
         Command::Serve => {
             let app = App::build(config).await?;
