@@ -66,6 +66,24 @@ async fn pool_opens_min_connections_at_start() {
 }
 
 #[tokio::test]
+async fn idle_connections_above_the_minimum_are_closed() {
+    let app = TestApp::spawn_with(|c| {
+        c.db.min_connections = 1;
+        c.db.max_connections = 5;
+    })
+    .await;
+    let pool = &app.state.db;
+    let held = futures::future::try_join_all((0..4).map(|_| pool.get()))
+        .await
+        .expect("grow the pool");
+    drop(held);
+    assert!(pool.status().size >= 4);
+    let closed = elearning_api::db::pool::close_idle(pool, 1, Duration::ZERO);
+    assert!(closed >= 3, "closed {closed}");
+    assert_eq!(pool.status().size, 1, "the minimum stays open");
+}
+
+#[tokio::test]
 async fn health_is_degraded_but_200_when_redis_is_unreachable() {
     let port = dead_port().await;
     let app = TestApp::spawn_with(|c| {

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod commands;
 mod courses;
 mod dashboards;
 mod enrollments;
