@@ -13,6 +13,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::{
     api,
     auth::JwtKeys,
+    cache::{self, Cache},
     config::Config,
     db,
     error::AppError,
@@ -50,7 +51,13 @@ impl App {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr} (PORT)"))?;
+        let cache = Cache::new(
+            redis.clone(),
+            config.cache.memory_cache_max_bytes,
+            config.cache.memory_cache_ttl,
+        );
         let state = AppState::new(AppInner {
+            cache,
             jwt: JwtKeys::new(&secret, Duration::from_secs(config.auth.jwt_ttl)),
             config,
             db,
@@ -62,6 +69,11 @@ impl App {
         });
         tokio::spawn(boot(state.clone()));
         tokio::spawn(probe_loop(state.clone()));
+        tokio::spawn(cache::invalidation::listen(
+            state.cache.clone(),
+            state.config.redis.clone(),
+            state.shutdown.clone(),
+        ));
         let router = build_router(state.clone());
         Ok(Self {
             listener,
@@ -226,6 +238,9 @@ async fn probe_loop(state: AppState) {
             state.probes.record_postgres(pg);
         }
         state.probes.record_redis(redis);
+        state.cache.set_redis_health(redis.is_some()).await;
+        // Expired entries only leave memory during cache operations; sweep them when idle.
+        state.cache.run_pending_tasks().await;
         let now = (Some(pg.is_some()), Some(redis.is_some()));
         if now.0 != last.0 && state.lifecycle.get() != Phase::Starting {
             if pg.is_some() {

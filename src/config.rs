@@ -190,6 +190,9 @@ pub struct CacheConfig {
     /// Milliseconds an entry lives in the in-process memory tier.
     #[arg(long, env = "MEMORY_CACHE_TTL", value_parser = parse_ms, default_value = "60000", global = true)]
     pub memory_cache_ttl: Duration,
+    /// Bytes the in-process memory tier may hold (keys, bodies and bookkeeping).
+    #[arg(long, env = "MEMORY_CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024, global = true)]
+    pub memory_cache_max_bytes: u64,
 }
 
 /// Token signing.

@@ -132,6 +132,43 @@ impl AppError {
         }
     }
 
+    /// A copy for each caller that waited on one shared load (moka hands the error out in an
+    /// `Arc`); an internal error keeps its message for the log.
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::BadRequest(m) => Self::BadRequest(m.clone()),
+            Self::InvalidQuery { message, details } => Self::InvalidQuery {
+                message: message.clone(),
+                details: details.clone(),
+            },
+            Self::Unauthorized => Self::Unauthorized,
+            Self::Unauthenticated { message, code } => Self::Unauthenticated { message, code },
+            Self::Forbidden(m) => Self::Forbidden(m),
+            Self::NotFound(m) => Self::NotFound(m),
+            Self::MethodNotAllowed => Self::MethodNotAllowed,
+            Self::Conflict { message, code } => Self::Conflict {
+                message: message.clone(),
+                code,
+            },
+            Self::PayloadTooLarge => Self::PayloadTooLarge,
+            Self::UnsupportedMediaType(m) => Self::UnsupportedMediaType(m.clone()),
+            Self::Validation { details } => Self::Validation {
+                details: details.clone(),
+            },
+            Self::Unavailable {
+                retry_after,
+                message,
+                code,
+            } => Self::Unavailable {
+                retry_after: *retry_after,
+                message,
+                code,
+            },
+            Self::Timeout => Self::Timeout,
+            Self::Internal(e) => Self::Internal(anyhow::anyhow!("{e:#}")),
+        }
+    }
+
     /// HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {

@@ -365,7 +365,10 @@ pub async fn run(pool: &Pool, opts: &SeedOptions) -> anyhow::Result<()> {
     tx.commit().await?;
     // Fresh statistics and visibility maps: the planner picks the right plans and counts can be
     // answered from indexes alone.
-    client.batch_execute("vacuum analyze").await.context("vacuum analyze after seeding")?;
+    client
+        .batch_execute("vacuum analyze")
+        .await
+        .context("vacuum analyze after seeding")?;
     tracing::info!(
         users = n_users,
         courses = opts.courses,

@@ -12,7 +12,7 @@ use axum::{extract::FromRequestParts, http::request::Parts};
 use deadpool_postgres::Pool;
 use tokio_util::sync::CancellationToken;
 
-use crate::{auth::JwtKeys, config::Config, error::AppError, redis::Redis};
+use crate::{auth::JwtKeys, cache::Cache, config::Config, error::AppError, redis::Redis};
 
 /// Cheap-to-clone handle on everything a request may need.
 #[derive(Clone)]
@@ -26,6 +26,8 @@ pub struct AppInner {
     pub db: Pool,
     /// Redis client with the service's key prefix and fail-fast options.
     pub redis: Redis,
+    /// The two-tier cache.
+    pub cache: Cache,
     /// Token signing and verification keys.
     pub jwt: JwtKeys,
     /// Where the instance is in its life: starting, ready or draining.

@@ -11,6 +11,7 @@ use super::users::{
     repo,
 };
 use crate::{
+    cache::{CacheKind, Cached, Loaded, Tag},
     config::AppEnv,
     error::{AppError, AppResult, ErrorBody, ResultExt},
     extract::{AppJson, AuthUser},
@@ -106,6 +107,7 @@ pub async fn signup(
     )
     .await
     .on_constraint("app_user_email_key", email_taken)?;
+    state.cache.invalidate(&[Tag::Stats]).await;
     let token = state.jwt.issue(user.id, user.role.as_str())?;
     let headers = session_cookie(&state, &token, state.jwt.ttl().as_secs());
     Ok((
@@ -158,6 +160,8 @@ pub async fn login(
     }
     let db = state.db().await?;
     repo::touch_login(&db, user.id).await?;
+    // The profile shows the last login.
+    state.cache.invalidate(&[Tag::User(user.id)]).await;
     let token = state.jwt.issue(user.id, user.role.as_str())?;
     let headers = session_cookie(&state, &token, state.jwt.ttl().as_secs());
     Ok((
@@ -182,21 +186,29 @@ pub async fn logout(state: AppState) -> (HeaderMap, AppJson<LoggedOut>) {
 /// The caller's profile.
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
-pub async fn get_me(state: AppState, caller: AuthUser) -> AppResult<(HeaderMap, AppJson<Me>)> {
-    let db = state.db().await?;
-    let user = repo::find_user(&db, caller.id)
-        .await?
-        .ok_or(AppError::Unauthorized)?;
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    Ok((
-        headers,
-        AppJson(Me {
-            success: true,
-            user,
-        }),
-    ))
+pub async fn get_me(state: AppState, caller: AuthUser) -> AppResult<Cached> {
+    let kind = CacheKind::UserProfile;
+    let tags = kind.tags(Some(caller.id), None);
+    state
+        .cache
+        .get_or_load(
+            kind,
+            Some(caller.role),
+            &caller.id.to_string(),
+            tags,
+            || async {
+                let db = state.db().await?;
+                let user = repo::find_user(&db, caller.id)
+                    .await?
+                    .ok_or(AppError::Unauthorized)?;
+                Loaded::json(
+                    &Me {
+                        success: true,
+                        user,
+                    },
+                    vec![],
+                )
+            },
+        )
+        .await
 }

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
+    cache::{CacheKind, Cached, Loaded},
     error::{AppResult, ErrorBody},
     extract::{AppJson, AuthUser, Role},
     state::AppState,
@@ -99,26 +100,31 @@ const STUDENT_STATS: &str = "select json_build_object(
 /// Figures for the caller's role.
 #[utoipa::path(get, path = "/api/dashboard/stats", tag = "dashboards", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = DashboardStats), (status = 401, body = ErrorBody)))]
-pub async fn get_dashboard_stats(
-    state: AppState,
-    caller: AuthUser,
-) -> AppResult<AppJson<DashboardStats>> {
-    let db = state.db().await?;
-    let row = match caller.role {
-        Role::Admin => {
-            db.query_one(&db.prepare_cached(ADMIN_STATS).await?, &[])
-                .await?
-        }
-        Role::Formateur => {
-            db.query_one(&db.prepare_cached(FORMATEUR_STATS).await?, &[&caller.id])
-                .await?
-        }
-        Role::Student => {
-            db.query_one(&db.prepare_cached(STUDENT_STATS).await?, &[&caller.id])
-                .await?
-        }
-    };
-    Ok(AppJson(DashboardStats { stats: row.get(0) }))
+pub async fn get_dashboard_stats(state: AppState, caller: AuthUser) -> AppResult<Cached> {
+    let kind = CacheKind::DashboardStats;
+    let key = caller.id.to_string();
+    let tags = kind.tags(Some(caller.id), None);
+    state
+        .cache
+        .get_or_load(kind, Some(caller.role), &key, tags, || async {
+            let db = state.db().await?;
+            let row = match caller.role {
+                Role::Admin => {
+                    db.query_one(&db.prepare_cached(ADMIN_STATS).await?, &[])
+                        .await?
+                }
+                Role::Formateur => {
+                    db.query_one(&db.prepare_cached(FORMATEUR_STATS).await?, &[&caller.id])
+                        .await?
+                }
+                Role::Student => {
+                    db.query_one(&db.prepare_cached(STUDENT_STATS).await?, &[&caller.id])
+                        .await?
+                }
+            };
+            Loaded::json(&DashboardStats { stats: row.get(0) }, vec![])
+        })
+        .await
 }
 
 const COURSE_JSON: &str =

@@ -181,12 +181,12 @@ pub async fn get_health(state: AppState) -> impl IntoResponse {
         },
         systems: Systems {
             cache: CacheHealth {
-                status: if redis_ok {
+                status: if redis_ok && !state.cache.degraded() {
                     HealthStatus::Healthy
                 } else {
                     HealthStatus::Degraded
                 },
-                memory_cache_size: 0,
+                memory_cache_size: state.cache.memory_entries(),
                 redis_connected: redis_ok,
             },
             connection_pool: PoolHealth {

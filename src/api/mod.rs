@@ -6,6 +6,7 @@ pub mod dashboards;
 pub mod enrollments;
 pub mod health;
 pub mod notifications;
+pub mod operations;
 pub mod progress;
 pub mod quizzes;
 pub mod users;
@@ -27,4 +28,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(progress::routes())
         .merge(quizzes::routes())
         .merge(dashboards::routes())
+        .merge(operations::routes())
 }

@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
+    cache::Tag,
     error::{AppError, AppResult, ErrorBody},
     extract::{AppJson, AppQuery, AuthUser, Page, Role, pagination::bad_query},
     jsontime,
@@ -134,6 +135,10 @@ pub async fn complete_lesson(
     }
     let record = record_completion(&tx, enrollment, lesson).await?;
     tx.commit().await?;
+    state
+        .cache
+        .invalidate(&[Tag::Enrollments(caller.id), Tag::Stats])
+        .await;
     Ok(AppJson(LessonCompleted {
         success: true,
         progress: record.progress,

@@ -10,7 +10,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{error::AppError, state::AppState};
+use crate::{
+    cache::{CacheKind, Loaded},
+    error::AppError,
+    state::AppState,
+};
 
 /// A user's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -92,6 +96,12 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+#[derive(Serialize, Deserialize)]
+struct Principal {
+    role: String,
+    status: String,
+}
+
 const INVALID_TOKEN: AppError = AppError::Unauthenticated {
     message: "invalid or expired token",
     code: "invalid_token",
@@ -106,21 +116,43 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         let token = bearer_token(parts).ok_or(AppError::Unauthorized)?;
         let claims = state.jwt.verify(token).ok_or(INVALID_TOKEN)?;
-        let client = state.db().await?;
-        let stmt = client
-            .prepare_cached("select role, status from app_user where id = $1")
+        // Role and status are cached in memory only (the PRINCIPAL row of the policy table);
+        // a change to the account invalidates them on every instance.
+        let kind = CacheKind::Principal;
+        let id = claims.sub;
+        let principal = state
+            .cache
+            .get_or_load(
+                kind,
+                None,
+                &id.to_string(),
+                kind.tags(Some(id), None),
+                || async {
+                    let client = state.db().await?;
+                    let stmt = client
+                        .prepare_cached("select role, status from app_user where id = $1")
+                        .await?;
+                    let row = client
+                        .query_opt(&stmt, &[&id])
+                        .await?
+                        .ok_or(INVALID_TOKEN)?;
+                    let principal = Principal {
+                        role: row.get("role"),
+                        status: row.get("status"),
+                    };
+                    Loaded::json(&principal, vec![])
+                },
+            )
             .await?;
-        let row = client
-            .query_opt(&stmt, &[&claims.sub])
-            .await?
-            .ok_or(INVALID_TOKEN)?;
-        if row.get::<_, &str>("status") != "active" {
+        let principal: Principal =
+            serde_json::from_slice(&principal.body).map_err(|_| INVALID_TOKEN)?;
+        if principal.status != "active" {
             return Err(AppError::Unauthenticated {
                 message: "this account is suspended",
                 code: "account_suspended",
             });
         }
-        let role = Role::parse(row.get("role")).ok_or(INVALID_TOKEN)?;
+        let role = Role::parse(&principal.role).ok_or(INVALID_TOKEN)?;
         let user = Self {
             id: claims.sub,
             role,
@@ -151,3 +183,36 @@ impl OptionalFromRequestParts<AppState> for AuthUser {
 
 /// An optional caller, for routes open to anyone that show more to some.
 pub type MaybeAuthUser = Option<AuthUser>;
+
+/// An operator: the `OPS_TOKEN` bearer token, or an admin's session (API.md §3).
+#[derive(Debug, Clone, Copy)]
+pub struct Operator {
+    /// The admin behind the request, when it was an admin's session.
+    pub admin: Option<Uuid>,
+}
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = bearer_token(parts).ok_or(AppError::Unauthorized)?;
+        if let Some(ops) = &state.config.ops.ops_token {
+            use secrecy::ExposeSecret;
+            use subtle::ConstantTimeEq;
+            if bool::from(token.as_bytes().ct_eq(ops.expose_secret().as_bytes())) {
+                return Ok(Self { admin: None });
+            }
+        }
+        let user =
+            <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        if user.is_admin() {
+            Ok(Self {
+                admin: Some(user.id),
+            })
+        } else {
+            Err(AppError::Forbidden(
+                "an operator token or an admin session is required",
+            ))
+        }
+    }
+}

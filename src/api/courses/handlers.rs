@@ -14,7 +14,9 @@ use super::{
 };
 use crate::{
     api::{notifications::repo as notifications, users::handlers::check_filter},
+    cache::{CacheKind, Cached, Loaded, Tag},
     error::{AppError, AppResult, ErrorBody, ResultExt},
+    extract::pagination::encode_cursor,
     extract::{
         AppJson, AppQuery, AuthUser, IdPath, MaybeAuthUser, Page, Role, pagination::bad_query,
     },
@@ -105,16 +107,37 @@ pub struct CourseChange {
 pub async fn list_courses(
     state: AppState,
     AppQuery(q): AppQuery<CourseListQuery>,
-) -> AppResult<AppJson<CourseList>> {
+) -> AppResult<Cached> {
     let (page, mut filter) = CourseListQuery { status: None, ..q }.filter()?;
     filter.status = Some("published".to_owned());
-    let db = state.db().await?;
-    let rows = repo::list_courses(&db, &filter, &page).await?;
-    let (courses, next_cursor) = page.finish(rows, repo::sort_key);
-    Ok(AppJson(CourseList {
-        courses,
-        next_cursor,
-    }))
+    // Case-insensitive search: one entry per distinct lowercase query.
+    let key = format!(
+        "{}|{}|{}|{}|{}",
+        page.limit,
+        page.after
+            .map(|(t, i)| encode_cursor(t, i))
+            .unwrap_or_default(),
+        filter.category.as_deref().unwrap_or(""),
+        filter.level.as_deref().unwrap_or(""),
+        filter.q.as_deref().unwrap_or("").to_lowercase()
+    );
+    let kind = CacheKind::CourseList;
+    state
+        .cache
+        .get_or_load(kind, None, &key, kind.tags(None, None), || async {
+            let db = state.db().await?;
+            let rows = repo::list_courses(&db, &filter, &page).await?;
+            let tags = rows.iter().map(|c| Tag::Course(c.id)).collect();
+            let (courses, next_cursor) = page.finish(rows, repo::sort_key);
+            Loaded::json(
+                &CourseList {
+                    courses,
+                    next_cursor,
+                },
+                tags,
+            )
+        })
+        .await
 }
 
 /// A course with its modules and lessons. Anyone sees a published course; the owner and
@@ -126,22 +149,35 @@ pub async fn get_course(
     state: AppState,
     viewer: MaybeAuthUser,
     IdPath(id): IdPath,
-) -> AppResult<AppJson<Course>> {
-    let db = state.db().await?;
-    let (mut course, enrolled) = repo::find_course(&db, id, viewer.map(|v| v.id))
-        .await?
-        .ok_or(AppError::NotFound("course"))?;
-    let privileged = viewer.is_some_and(|v| v.is_admin() || v.id == course.summary.instructor_id);
-    if course.summary.status != "published" && !privileged {
-        return Err(AppError::NotFound("course"));
-    }
-    if !(privileged || enrolled) {
-        for lesson in course.modules.iter_mut().flat_map(|m| m.lessons.iter_mut()) {
-            lesson.content = None;
-            lesson.url = None;
-        }
-    }
-    Ok(AppJson(course))
+) -> AppResult<Cached> {
+    let kind = CacheKind::CourseDetails;
+    // Anonymous visitors share one entry; a signed-in viewer's answer depends on who they are.
+    let key = match viewer {
+        None => format!("public:{id}"),
+        Some(v) => format!("{}:{id}", v.id),
+    };
+    let tags = kind.tags(viewer.map(|v| v.id), Some(id));
+    state
+        .cache
+        .get_or_load(kind, viewer.map(|v| v.role), &key, tags, || async {
+            let db = state.db().await?;
+            let (mut course, enrolled) = repo::find_course(&db, id, viewer.map(|v| v.id))
+                .await?
+                .ok_or(AppError::NotFound("course"))?;
+            let privileged =
+                viewer.is_some_and(|v| v.is_admin() || v.id == course.summary.instructor_id);
+            if course.summary.status != "published" && !privileged {
+                return Err(AppError::NotFound("course"));
+            }
+            if !(privileged || enrolled) {
+                for lesson in course.modules.iter_mut().flat_map(|m| m.lessons.iter_mut()) {
+                    lesson.content = None;
+                    lesson.url = None;
+                }
+            }
+            Loaded::json(&course, vec![])
+        })
+        .await
 }
 
 /// Creates a course owned by the caller (or, for an admin, by `instructorId`).
@@ -173,7 +209,7 @@ async fn create(state: &AppState, caller: AuthUser, body: CreateCourse) -> AppRe
     let id = repo::insert_course(&tx, owner, &body)
         .await
         .on_constraint("course_title_key", duplicate_title)?;
-    notifications::notify_admins(
+    let admins = notifications::notify_admins(
         &tx,
         &notifications::NewNotification {
             title: "New course awaiting approval",
@@ -185,6 +221,9 @@ async fn create(state: &AppState, caller: AuthUser, body: CreateCourse) -> AppRe
     )
     .await?;
     tx.commit().await?;
+    let mut tags = vec![Tag::Courses, Tag::Stats];
+    tags.extend(admins.into_iter().map(Tag::Notifications));
+    state.cache.invalidate(&tags).await;
     let (course, _) = repo::find_course(&db, id, None)
         .await?
         .ok_or(AppError::NotFound("course"))?;
@@ -281,6 +320,10 @@ pub async fn update_course(
         .await
         .on_constraint("course_title_key", duplicate_title)?;
     tx.commit().await?;
+    state
+        .cache
+        .invalidate(&[Tag::Courses, Tag::Course(id), Tag::Stats])
+        .await;
     let (course, _) = repo::find_course(&db, id, None)
         .await?
         .ok_or(AppError::NotFound("course"))?;
@@ -310,6 +353,10 @@ pub async fn delete_course(
     check_owner(caller, owner, &status)?;
     repo::delete_course(&tx, id).await?;
     tx.commit().await?;
+    state
+        .cache
+        .invalidate(&[Tag::Courses, Tag::Course(id), Tag::Stats])
+        .await;
     Ok(AppJson(CourseChange {
         id,
         course_id: id,
@@ -328,29 +375,44 @@ pub async fn list_dashboard_courses(
     state: AppState,
     caller: AuthUser,
     AppQuery(q): AppQuery<CourseListQuery>,
-) -> AppResult<AppJson<CourseList>> {
+) -> AppResult<Cached> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    let db = state.db().await?;
-    let rows = match caller.role {
-        Role::Student => repo::list_courses_for_student(&db, caller.id, &page).await?,
-        Role::Formateur => {
-            repo::list_courses(
-                &db,
-                &CourseFilter {
-                    instructor_id: Some(caller.id),
-                    ..CourseFilter::default()
+    let kind = CacheKind::DashboardCourses;
+    let key = format!(
+        "{}:{}|{}",
+        caller.id,
+        page.limit,
+        page.after
+            .map(|(t, i)| encode_cursor(t, i))
+            .unwrap_or_default()
+    );
+    let tags = kind.tags(Some(caller.id), None);
+    state
+        .cache
+        .get_or_load(kind, Some(caller.role), &key, tags, || async {
+            let db = state.db().await?;
+            let rows = match caller.role {
+                Role::Student => repo::list_courses_for_student(&db, caller.id, &page).await?,
+                Role::Formateur => {
+                    let own = CourseFilter {
+                        instructor_id: Some(caller.id),
+                        ..CourseFilter::default()
+                    };
+                    repo::list_courses(&db, &own, &page).await?
+                }
+                Role::Admin => repo::list_courses(&db, &CourseFilter::default(), &page).await?,
+            };
+            let tags = rows.iter().map(|c| Tag::Course(c.id)).collect();
+            let (courses, next_cursor) = page.finish(rows, repo::sort_key);
+            Loaded::json(
+                &CourseList {
+                    courses,
+                    next_cursor,
                 },
-                &page,
+                tags,
             )
-            .await?
-        }
-        Role::Admin => repo::list_courses(&db, &CourseFilter::default(), &page).await?,
-    };
-    let (courses, next_cursor) = page.finish(rows, repo::sort_key);
-    Ok(AppJson(CourseList {
-        courses,
-        next_cursor,
-    }))
+        })
+        .await
 }
 
 /// The formateur's own courses (admins: all), newest first.
@@ -555,6 +617,13 @@ pub async fn review_course(
     )
     .await?;
     tx.commit().await?;
+    let tags = [
+        Tag::Courses,
+        Tag::Course(id),
+        Tag::Stats,
+        Tag::Notifications(owner),
+    ];
+    state.cache.invalidate(&tags).await;
     Ok(AppJson(ReviewResult {
         success: true,
         message: format!("Course {verb} successfully"),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::repo::{self, EnrollmentRequest};
 use crate::{
     api::{notifications::repo as notifications, users::handlers::check_filter},
+    cache::Tag,
     error::{AppError, AppResult, ErrorBody, ResultExt},
     extract::{AppJson, AppQuery, AuthUser, Page, Role},
     state::AppState,
@@ -122,6 +123,15 @@ pub async fn enroll_in_course(
         }
     };
     tx.commit().await?;
+    // The student's view of the course (and its student count when enrolled at once), their
+    // dashboard, the owner's notifications and everybody's counters changed.
+    let tags = [
+        Tag::Enrollments(caller.id),
+        Tag::Course(course),
+        Tag::Notifications(target.instructor_id),
+        Tag::Stats,
+    ];
+    state.cache.invalidate(&tags).await;
     Ok((StatusCode::CREATED, AppJson(answer)))
 }
 
@@ -266,6 +276,13 @@ async fn answer(
     )
     .await?;
     tx.commit().await?;
+    let tags = [
+        Tag::Enrollments(request.student_id),
+        Tag::Course(request.course_id),
+        Tag::Notifications(request.student_id),
+        Tag::Stats,
+    ];
+    state.cache.invalidate(&tags).await;
     Ok(AppJson(Answered {
         success: true,
         message: format!("Enrollment request {}", body.status),

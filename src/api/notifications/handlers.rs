@@ -6,7 +6,9 @@ use uuid::Uuid;
 
 use super::repo::{self, Notification};
 use crate::{
+    cache::{CacheKind, Cached, Loaded, Tag},
     error::{AppError, AppResult, ErrorBody},
+    extract::pagination::encode_cursor,
     extract::{AppJson, AppQuery, AuthUser, Page, pagination::bad_query},
     state::AppState,
 };
@@ -46,30 +48,44 @@ pub async fn list_notifications(
     state: AppState,
     user: AuthUser,
     AppQuery(q): AppQuery<NotificationQuery>,
-) -> AppResult<AppJson<NotificationList>> {
-    match q.action.as_deref().unwrap_or("list") {
-        "list" => {
-            let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-            let db = state.db().await?;
-            let (rows, unread_count) = repo::list(&db, user.id, &page).await?;
-            let (rows, next) = page.finish(rows, repo::sort_key);
-            Ok(AppJson(NotificationList {
-                notifications: Some(rows),
-                unread_count,
-                next_cursor: Some(next),
-            }))
-        }
-        "unread-count" => {
-            let db = state.db().await?;
-            let unread_count = repo::unread_count(&db, user.id).await?;
-            Ok(AppJson(NotificationList {
-                notifications: None,
-                unread_count,
-                next_cursor: None,
-            }))
-        }
-        _ => Err(bad_query("action", "must be `list` or `unread-count`")),
+) -> AppResult<Cached> {
+    let action = q.action.as_deref().unwrap_or("list");
+    if !matches!(action, "list" | "unread-count") {
+        return Err(bad_query("action", "must be `list` or `unread-count`"));
     }
+    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let kind = CacheKind::Notifications;
+    let key = format!(
+        "{}:{action}|{}|{}",
+        user.id,
+        page.limit,
+        page.after
+            .map(|(t, i)| encode_cursor(t, i))
+            .unwrap_or_default()
+    );
+    let tags = kind.tags(Some(user.id), None);
+    state
+        .cache
+        .get_or_load(kind, Some(user.role), &key, tags, || async {
+            let db = state.db().await?;
+            let answer = if action == "list" {
+                let (rows, unread_count) = repo::list(&db, user.id, &page).await?;
+                let (rows, next) = page.finish(rows, repo::sort_key);
+                NotificationList {
+                    notifications: Some(rows),
+                    unread_count,
+                    next_cursor: Some(next),
+                }
+            } else {
+                NotificationList {
+                    notifications: None,
+                    unread_count: repo::unread_count(&db, user.id).await?,
+                    next_cursor: None,
+                }
+            };
+            Loaded::json(&answer, vec![])
+        })
+        .await
 }
 
 /// Body of `POST /api/notifications`.
@@ -136,6 +152,7 @@ pub async fn update_notifications(
             ));
         }
     };
+    state.cache.invalidate(&[Tag::Notifications(user.id)]).await;
     Ok(AppJson(ActionResult {
         success: true,
         updated,

@@ -84,20 +84,22 @@ pub async fn notify(
     Ok(())
 }
 
-/// Notifies every active admin.
+/// Notifies every active admin; returns who was notified.
 pub async fn notify_admins(
     db: &impl GenericClient,
     n: &NewNotification<'_>,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<Vec<Uuid>, tokio_postgres::Error> {
     let stmt = db
         .prepare_cached(
             "insert into notification (user_id, title, message, type, link, data)
-             select id, $1, $2, $3, $4, $5 from app_user where role = 'admin' and status = 'active'",
+             select id, $1, $2, $3, $4, $5 from app_user where role = 'admin' and status = 'active'
+             returning user_id",
         )
         .await?;
-    db.execute(&stmt, &[&n.title, &n.message, &n.kind, &n.link, &n.data])
+    let rows = db
+        .query(&stmt, &[&n.title, &n.message, &n.kind, &n.link, &n.data])
         .await?;
-    Ok(())
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// One page of a user's notifications, newest first, with their unread count.

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::handlers::visible_quiz;
 use crate::{
+    cache::Tag,
     error::{AppError, AppResult, ErrorBody, ResultExt},
     extract::{AppJson, AppQuery, AuthUser, IdPath, IdPath2, Page, Role, pagination::bad_query},
     jsontime,
@@ -257,6 +258,7 @@ pub async fn submit_quiz_attempt(
         .map_or(elapsed.max(0), |t| t.clamp(0, 86_400) as i32);
     let graded = grade(&tx, attempt, &answers, time_spent, passing).await?;
     tx.commit().await?;
+    state.cache.invalidate(&[Tag::Quiz(quiz)]).await;
     Ok(AppJson(graded))
 }
 

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::{
     api::courses::repo as courses,
+    cache::{CacheKind, Cached, Loaded, Tag},
     error::{AppError, AppResult, ErrorBody},
     extract::{AppJson, AppQuery, AuthUser, IdPath, Page, Role, pagination::bad_query},
     state::AppState,
@@ -129,21 +130,25 @@ pub async fn visible_quiz(
 #[utoipa::path(get, path = "/api/formateur/quizzes/{id}", tag = "quizzes", params(("id" = Uuid, Path, description = "Quiz id")),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Quiz), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_quiz(
-    state: AppState,
-    caller: AuthUser,
-    IdPath(id): IdPath,
-) -> AppResult<AppJson<Quiz>> {
-    let db = state.db().await?;
-    let (view, privileged) = visible_quiz(&db, id, caller).await?;
-    let mut quiz = view.quiz;
-    if !privileged {
-        for q in quiz.questions.iter_mut().flatten() {
-            q.correct_answer = None;
-            q.explanation = None;
-        }
-    }
-    Ok(AppJson(quiz))
+pub async fn get_quiz(state: AppState, caller: AuthUser, IdPath(id): IdPath) -> AppResult<Cached> {
+    let kind = CacheKind::QuizDetails;
+    let key = format!("{}:{id}", caller.id);
+    let tags = kind.tags(Some(caller.id), Some(id));
+    state
+        .cache
+        .get_or_load(kind, Some(caller.role), &key, tags, || async {
+            let db = state.db().await?;
+            let (view, privileged) = visible_quiz(&db, id, caller).await?;
+            let mut quiz = view.quiz;
+            if !privileged {
+                for q in quiz.questions.iter_mut().flatten() {
+                    q.correct_answer = None;
+                    q.explanation = None;
+                }
+            }
+            Loaded::json(&quiz, vec![Tag::Course(quiz.course_id)])
+        })
+        .await
 }
 
 /// Statistics of a quiz (owner, admin).
@@ -154,21 +159,29 @@ pub async fn get_quiz_stats(
     state: AppState,
     caller: AuthUser,
     IdPath(id): IdPath,
-) -> AppResult<AppJson<QuizStats>> {
-    let db = state.db().await?;
-    let owners = repo::quiz_owners(&db, &[id]).await?;
-    let (_, owner) = owners.first().copied().ok_or(AppError::NotFound("quiz"))?;
-    if owner != caller.id && !caller.is_admin() {
-        return Err(AppError::Forbidden(
-            "only the course's owner or an admin may see quiz statistics",
-        ));
-    }
-    let stats = repo::quiz_stats(&db, &[id])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(AppError::NotFound("quiz"))?;
-    Ok(AppJson(stats))
+) -> AppResult<Cached> {
+    let kind = CacheKind::QuizStats;
+    let key = format!("{}:{id}", caller.id);
+    let tags = kind.tags(Some(caller.id), Some(id));
+    state
+        .cache
+        .get_or_load(kind, Some(caller.role), &key, tags, || async {
+            let db = state.db().await?;
+            let owners = repo::quiz_owners(&db, &[id]).await?;
+            let (_, owner) = owners.first().copied().ok_or(AppError::NotFound("quiz"))?;
+            if owner != caller.id && !caller.is_admin() {
+                return Err(AppError::Forbidden(
+                    "only the course's owner or an admin may see quiz statistics",
+                ));
+            }
+            let stats = repo::quiz_stats(&db, &[id])
+                .await?
+                .into_iter()
+                .next()
+                .ok_or(AppError::NotFound("quiz"))?;
+            Loaded::json(&stats, vec![])
+        })
+        .await
 }
 
 /// Body of the batch statistics request.

@@ -9,6 +9,7 @@ use super::{
     repo::{self, UserFilter},
 };
 use crate::{
+    cache::Tag,
     error::{AppError, AppResult, ErrorBody, ResultExt},
     extract::{AppJson, AppQuery, AuthUser, IdPath, Page, Role},
     password,
@@ -141,6 +142,7 @@ pub async fn create_user(
     )
     .await
     .on_constraint("app_user_email_key", email_taken)?;
+    state.cache.invalidate(&[Tag::Stats]).await;
     Ok((
         StatusCode::CREATED,
         AppJson(UserEnvelope {
@@ -204,6 +206,11 @@ pub async fn update_user(
     )
     .await?
     .ok_or(AppError::NotFound("user"))?;
+    // Role and suspension apply at the next request on every instance.
+    state
+        .cache
+        .invalidate(&[Tag::User(id), Tag::Users, Tag::Stats])
+        .await;
     Ok(AppJson(UserEnvelope {
         id: user.id,
         success: true,

@@ -1,0 +1,129 @@
+//! Cross-instance invalidation: every instance subscribes to `<prefix>invalidate` and drops
+//! from its memory what other instances invalidated or cleared.
+//!
+//! Redis pub/sub delivers at most once: a message published while this instance is
+//! disconnected is lost. So on every (re)connection of the subscriber, the memory tier is
+//! flushed, and while Redis is away memory entries live only `DEGRADED_MEMORY_TTL`.
+
+use fred::{
+    clients::SubscriberClient,
+    interfaces::{ClientLike, EventInterface, PubsubInterface},
+    types::config::ReconnectPolicy,
+};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{Cache, CacheKind};
+use crate::config::RedisConfig;
+
+/// An invalidation message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// Drop the entries carrying any of these tags.
+    Tags(Vec<String>),
+    /// Empty the memory tier, or only one cache type.
+    Clear(Option<String>),
+}
+
+impl Message {
+    /// `<instance> tags <t1,t2>` or `<instance> clear [TYPE]`.
+    pub fn encode(&self, instance: Uuid) -> String {
+        match self {
+            Self::Tags(tags) => format!("{instance} tags {}", tags.join(",")),
+            Self::Clear(None) => format!("{instance} clear"),
+            Self::Clear(Some(kind)) => format!("{instance} clear {kind}"),
+        }
+    }
+
+    /// Parses [`Message::encode`]'s output: the sender and the message.
+    pub fn decode(text: &str) -> Option<(Uuid, Self)> {
+        let mut parts = text.splitn(3, ' ');
+        let sender = parts.next()?.parse().ok()?;
+        let message = match (parts.next()?, parts.next()) {
+            ("tags", Some(tags)) => Self::Tags(
+                tags.split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            ("clear", kind) => Self::Clear(kind.map(str::to_owned)),
+            _ => return None,
+        };
+        Some((sender, message))
+    }
+}
+
+/// Subscribes and applies other instances' messages until `stop` is cancelled.
+pub async fn listen(cache: Cache, cfg: RedisConfig, stop: CancellationToken) {
+    let subscriber = match build(&cfg) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot build the cache invalidation subscriber");
+            return;
+        }
+    };
+    let channel = cache.shared().channel();
+    let mut messages = subscriber.message_rx();
+    let mut reconnects = subscriber.reconnect_rx();
+    subscriber.connect();
+    // Re-subscribes by itself after every reconnection.
+    let _manager = subscriber.manage_subscriptions();
+    if let Err(err) = subscriber.subscribe(channel.clone()).await {
+        tracing::debug!(error = %err, "subscribing to cache invalidations failed; will retry on reconnect");
+    }
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            Ok(_) = reconnects.recv() => {
+                // Messages published while we were away are lost: start afresh.
+                let n = cache.clear_memory(None).await;
+                tracing::info!(entries = n, "cache invalidation channel reconnected: flushed the memory tier");
+            }
+            Ok(message) = messages.recv() => {
+                let Some(text) = message.value.as_string() else { continue };
+                let Some((sender, message)) = Message::decode(&text) else { continue };
+                if sender == cache.instance() {
+                    continue;
+                }
+                match message {
+                    Message::Tags(tags) => cache.invalidate_local(&tags),
+                    Message::Clear(kind) => {
+                        cache.clear_memory(kind.as_deref().and_then(CacheKind::parse)).await;
+                    }
+                }
+            }
+        }
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), subscriber.quit()).await;
+}
+
+fn build(cfg: &RedisConfig) -> anyhow::Result<SubscriberClient> {
+    let config = cfg.fred_config()?;
+    let client = fred::types::Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = cfg.redis_connect_timeout;
+            c.internal_command_timeout = cfg.redis_connect_timeout;
+        })
+        .with_performance_config(|p| p.default_command_timeout = cfg.redis_connect_timeout)
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+        .build_subscriber_client()?;
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let id = Uuid::new_v4();
+        for m in [
+            Message::Tags(vec!["courses".into(), "course:x".into()]),
+            Message::Clear(None),
+            Message::Clear(Some("COURSE_LIST".into())),
+        ] {
+            assert_eq!(Message::decode(&m.encode(id)), Some((id, m)));
+        }
+        assert_eq!(Message::decode("garbage"), None);
+    }
+}

@@ -1,0 +1,585 @@
+//! The two-tier cache of API.md §4: moka in process memory (microseconds, no network), Redis
+//! shared by every instance, invalidated by tags on every write.
+//!
+//! Reads go through [`Cache::get_or_load`]: memory, then Redis (a hit there fills memory), then
+//! the loader (the database), whose result fills both. Concurrent misses of one key run the
+//! loader once (moka's `try_get_with`); a failed load is not cached.
+//!
+//! Writes call [`Cache::invalidate`] after they commit: the tags' entries leave this instance's
+//! memory at once, and one Redis script deletes them from Redis and publishes the tags to the
+//! other instances, which drop them from their memory (see [`invalidation`]).
+//!
+//! Redis failures never reach callers: a breaker stops trying for two seconds after five
+//! consecutive failures, reads fall back to memory and the database, and while Redis is away
+//! the memory tier keeps entries only `DEGRADED_MEMORY_TTL` (the other instances' writes cannot
+//! reach us, so staleness is bounded by that). Invalidations that could not reach Redis are
+//! replayed before the Redis tier is used again, and the memory tier is flushed when Redis comes
+//! back (messages published meanwhile were lost).
+
+pub mod invalidation;
+pub mod policy;
+pub mod shared;
+mod stats;
+
+use std::{
+    collections::HashSet,
+    future::Future,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use moka::{Expiry, future::Cache as Moka};
+use uuid::Uuid;
+
+pub use policy::{Browser, CacheKind, Policy, Tag};
+pub use stats::{CacheStats, KindStats};
+
+use crate::{error::AppError, extract::Role, redis::Redis};
+use shared::SharedTier;
+
+/// How long memory entries live while Redis is unreachable.
+pub const DEGRADED_MEMORY_TTL: Duration = Duration::from_secs(5);
+const BREAKER_THRESHOLD: u32 = 5;
+const BREAKER_OPEN: Duration = Duration::from_secs(2);
+
+/// Where an answer came from (`X-Cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// From this instance's memory.
+    HitMemory,
+    /// From Redis.
+    HitRedis,
+    /// Loaded from the database.
+    Miss,
+    /// Not cached at all (e.g. uncacheable request).
+    Bypass,
+}
+
+impl CacheStatus {
+    /// The `X-Cache` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HitMemory => "HIT-MEMORY",
+            Self::HitRedis => "HIT-REDIS",
+            Self::Miss => "MISS",
+            Self::Bypass => "BYPASS",
+        }
+    }
+}
+
+/// A memory entry: the serialized answer, the tags that invalidate it, its own lifetime.
+#[derive(Debug)]
+pub struct Entry {
+    /// JSON body.
+    pub body: Bytes,
+    tags: Box<[String]>,
+    ttl: Duration,
+}
+
+struct PerEntryTtl;
+
+impl Expiry<String, Arc<Entry>> for PerEntryTtl {
+    fn expire_after_create(&self, _: &String, value: &Arc<Entry>, _: Instant) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// What a loader produced: the body and the tags of what it read (e.g. each course of a page).
+pub struct Loaded {
+    /// JSON body.
+    pub body: Bytes,
+    /// Tags besides the kind's own.
+    pub tags: Vec<Tag>,
+}
+
+impl Loaded {
+    /// Serializes `value` as the body.
+    pub fn json<T: serde::Serialize>(value: &T, tags: Vec<Tag>) -> Result<Self, AppError> {
+        let body = serde_json::to_vec(value).map_err(|e| AppError::Internal(e.into()))?;
+        Ok(Self {
+            body: Bytes::from(body),
+            tags,
+        })
+    }
+}
+
+/// A cached answer, ready to send with `X-Cache` and `Cache-Control`.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    /// JSON body.
+    pub body: Bytes,
+    /// Where it came from.
+    pub status: CacheStatus,
+    /// Its policy (for `Cache-Control`).
+    pub policy: Policy,
+}
+
+/// `X-Cache` header name.
+pub const X_CACHE: header::HeaderName = header::HeaderName::from_static("x-cache");
+
+impl IntoResponse for Cached {
+    fn into_response(self) -> Response {
+        let cache_control = match self.policy.browser {
+            Browser::Public { s_maxage } => HeaderValue::from_str(&format!(
+                "public, max-age=0, s-maxage={s_maxage}, stale-while-revalidate=30"
+            ))
+            .unwrap_or(HeaderValue::from_static("no-store")),
+            Browser::Private => HeaderValue::from_static("private, no-store"),
+        };
+        (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (header::CACHE_CONTROL, cache_control),
+                (X_CACHE, HeaderValue::from_static(self.status.as_str())),
+            ],
+            self.body,
+        )
+            .into_response()
+    }
+}
+
+/// The cache facade shared by every handler.
+#[derive(Clone)]
+pub struct Cache(Arc<Inner>);
+
+struct Inner {
+    memory: Moka<String, Arc<Entry>>,
+    shared: SharedTier,
+    memory_ttl: Duration,
+    instance: Uuid,
+    /// Bumped by every invalidation this instance sees; a load that spans one is not kept.
+    epoch: AtomicU64,
+    breaker_failures: AtomicU32,
+    breaker_open_until: Mutex<Option<Instant>>,
+    redis_healthy: AtomicBool,
+    /// Tags whose invalidation has not reached Redis yet.
+    pending: Mutex<HashSet<String>>,
+    stats: stats::Counters,
+}
+
+/// Result of a clear-cache.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cleared {
+    /// Memory entries removed on this instance.
+    pub memory: u64,
+    /// Redis keys removed.
+    pub redis: u64,
+    /// Whether Redis could be reached.
+    pub redis_ok: bool,
+}
+
+impl Cache {
+    /// A cache holding at most `max_bytes` in memory, with entries living `memory_ttl` there.
+    pub fn new(redis: Redis, max_bytes: u64, memory_ttl: Duration) -> Self {
+        let counters = stats::Counters::default();
+        let evictions = counters.evictions.clone();
+        let memory = Moka::builder()
+            .max_capacity(max_bytes)
+            .weigher(|k: &String, v: &Arc<Entry>| {
+                let tags: usize = v.tags.iter().map(String::len).sum();
+                u32::try_from(k.len() + v.body.len() + tags + 96).unwrap_or(u32::MAX)
+            })
+            .expire_after(PerEntryTtl)
+            .support_invalidation_closures()
+            .eviction_listener(move |_, _, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    evictions.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .build();
+        Self(Arc::new(Inner {
+            memory,
+            shared: SharedTier::new(redis),
+            memory_ttl,
+            instance: Uuid::new_v4(),
+            epoch: AtomicU64::new(0),
+            breaker_failures: AtomicU32::new(0),
+            breaker_open_until: Mutex::new(None),
+            redis_healthy: AtomicBool::new(true),
+            pending: Mutex::new(HashSet::new()),
+            stats: counters,
+        }))
+    }
+
+    /// The answer for `kind` and `key`, from memory, Redis or `load`.
+    ///
+    /// `role` selects the policy row, `key` holds everything the answer depends on (the viewer
+    /// id for user-scoped kinds), `tags` are the kind's tags for this key.
+    pub async fn get_or_load<F, Fut>(
+        &self,
+        kind: CacheKind,
+        role: Option<Role>,
+        key: &str,
+        tags: Vec<Tag>,
+        load: F,
+    ) -> Result<Cached, AppError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Loaded, AppError>>,
+    {
+        let policy = kind.policy(role);
+        let full_key = format!("{}:{key}", kind.name());
+        let source = AtomicU8::new(0);
+        let inner = &self.0;
+        let result = inner
+            .memory
+            .try_get_with::<_, AppError>(full_key.clone(), async {
+                let epoch = inner.epoch.load(Ordering::Acquire);
+                let tag_keys: Vec<String> = tags.iter().map(Tag::key).collect();
+                let mut gens = None;
+                if policy.redis_ttl.is_some() && self.redis_usable().await {
+                    match inner.shared.get(&full_key, &tag_keys).await {
+                        Ok(lookup) => {
+                            self.redis_ok();
+                            if let Some(stored) = lookup.value
+                                && let Some((stored_tags, body)) = decode(&stored)
+                            {
+                                source.store(1, Ordering::Release);
+                                return Ok(Arc::new(Entry {
+                                    body,
+                                    tags: stored_tags.into(),
+                                    ttl: self.memory_ttl(&policy, epoch),
+                                }));
+                            }
+                            gens = Some(lookup.gens);
+                        }
+                        Err(err) => self.redis_failed(&err),
+                    }
+                }
+                let loaded = load().await?;
+                source.store(2, Ordering::Release);
+                let mut all_tags = tag_keys;
+                let gens_known = gens.map(|mut g| {
+                    for extra in &loaded.tags {
+                        let k = extra.key();
+                        if !all_tags.contains(&k) {
+                            all_tags.push(k);
+                            // Tags found by the load were not read with the value; treat their
+                            // generation as unknown-but-current by reading it at write time.
+                            g.push(String::new());
+                        }
+                    }
+                    g
+                });
+                if let (Some(ttl), Some(gens)) = (policy.redis_ttl, gens_known) {
+                    self.store_shared(&full_key, &all_tags, &gens, &loaded.body, ttl)
+                        .await;
+                }
+                Ok(Arc::new(Entry {
+                    body: loaded.body,
+                    tags: all_tags.into(),
+                    ttl: self.memory_ttl(&policy, epoch),
+                }))
+            })
+            .await;
+        let status = match source.load(Ordering::Acquire) {
+            0 => CacheStatus::HitMemory,
+            1 => CacheStatus::HitRedis,
+            _ => CacheStatus::Miss,
+        };
+        inner.stats.record(kind, status);
+        match result {
+            Ok(entry) => Ok(Cached {
+                body: entry.body.clone(),
+                status,
+                policy,
+            }),
+            Err(err) => Err(err.duplicate()),
+        }
+    }
+
+    /// The memory lifetime of a new entry: none at all if an invalidation happened during the
+    /// load (it may hold what was just invalidated), short while Redis is away.
+    fn memory_ttl(&self, policy: &Policy, epoch_before: u64) -> Duration {
+        if self.0.epoch.load(Ordering::Acquire) != epoch_before {
+            return Duration::ZERO;
+        }
+        let ttl = policy.memory_ttl.unwrap_or(self.0.memory_ttl);
+        if self.degraded() {
+            ttl.min(DEGRADED_MEMORY_TTL)
+        } else {
+            ttl
+        }
+    }
+
+    async fn store_shared(
+        &self,
+        key: &str,
+        tags: &[String],
+        gens: &[String],
+        body: &Bytes,
+        ttl: Duration,
+    ) {
+        // Generations of tags discovered during the load are read now: a write between the
+        // load and this point bumps them after we read and is caught by the next read instead.
+        let mut gens = gens.to_vec();
+        if gens.iter().any(String::is_empty) {
+            match self.0.shared.get("", tags).await {
+                Ok(lookup) => {
+                    for (g, fresh) in gens.iter_mut().zip(lookup.gens) {
+                        if g.is_empty() {
+                            *g = fresh;
+                        }
+                    }
+                }
+                Err(err) => return self.redis_failed(&err),
+            }
+        }
+        match self
+            .0
+            .shared
+            .put(key, encode(tags, body), ttl.as_secs().max(1), tags, &gens)
+            .await
+        {
+            Ok(_) => self.redis_ok(),
+            Err(err) => self.redis_failed(&err),
+        }
+    }
+
+    /// Drops every entry tagged with one of `tags`, here, in Redis and on every other instance.
+    /// Call it after the write committed.
+    pub async fn invalidate(&self, tags: &[Tag]) {
+        let keys: Vec<String> = tags.iter().map(Tag::key).collect();
+        self.invalidate_local(&keys);
+        if !self.redis_usable().await {
+            self.defer(&keys);
+            return;
+        }
+        let message = invalidation::Message::Tags(keys.clone()).encode(self.0.instance);
+        match self.0.shared.invalidate(&keys, &message).await {
+            Ok(_) => self.redis_ok(),
+            Err(err) => {
+                self.redis_failed(&err);
+                self.defer(&keys);
+            }
+        }
+    }
+
+    /// Drops the tagged entries from this instance's memory only.
+    pub fn invalidate_local(&self, tags: &[String]) {
+        self.0.epoch.fetch_add(1, Ordering::AcqRel);
+        let tags: HashSet<String> = tags.iter().cloned().collect();
+        // Applied lazily by moka, but a `get` never returns an entry matching the predicate.
+        let _ = self
+            .0
+            .memory
+            .invalidate_entries_if(move |_, v| v.tags.iter().any(|t| tags.contains(t)));
+    }
+
+    /// Empties this instance's memory tier (all, or one kind); returns the entries removed.
+    pub async fn clear_memory(&self, kind: Option<CacheKind>) -> u64 {
+        self.0.epoch.fetch_add(1, Ordering::AcqRel);
+        let memory = &self.0.memory;
+        memory.run_pending_tasks().await;
+        let count = match kind {
+            None => {
+                let n = memory.entry_count();
+                memory.invalidate_all();
+                n
+            }
+            Some(kind) => {
+                let prefix = format!("{}:", kind.name());
+                let n = memory
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(&prefix))
+                    .count() as u64;
+                let _ = memory.invalidate_entries_if(move |k, _| k.starts_with(&prefix));
+                n
+            }
+        };
+        memory.run_pending_tasks().await;
+        count
+    }
+
+    /// The operators' clear-cache: this instance's memory and/or the Redis tier, broadcast to
+    /// the other instances so that they empty their memory too.
+    pub async fn clear(&self, memory: bool, redis: bool, kind: Option<CacheKind>) -> Cleared {
+        let mut out = Cleared {
+            redis_ok: true,
+            ..Cleared::default()
+        };
+        if memory {
+            out.memory = self.clear_memory(kind).await;
+            let message = invalidation::Message::Clear(kind.map(|k| k.name().to_owned()))
+                .encode(self.0.instance);
+            if let Err(err) = self.0.shared.publish(&message).await {
+                self.redis_failed(&err);
+                out.redis_ok = false;
+            }
+        }
+        if redis {
+            match self.0.shared.clear(kind.map(CacheKind::name)).await {
+                Ok(n) => out.redis = n,
+                Err(err) => {
+                    self.redis_failed(&err);
+                    out.redis_ok = false;
+                }
+            }
+        }
+        out
+    }
+
+    fn defer(&self, tags: &[String]) {
+        if let Ok(mut pending) = self.0.pending.lock() {
+            pending.extend(tags.iter().cloned());
+        }
+    }
+
+    /// Whether Redis may be tried now: the breaker is closed and earlier invalidations that
+    /// failed have been replayed (so Redis holds nothing this instance knows to be stale).
+    async fn redis_usable(&self) -> bool {
+        let open = self
+            .0
+            .breaker_open_until
+            .lock()
+            .ok()
+            .and_then(|g| *g)
+            .is_some_and(|until| Instant::now() < until);
+        if open {
+            return false;
+        }
+        let pending: Vec<String> = match self.0.pending.lock() {
+            Ok(p) if !p.is_empty() => p.iter().cloned().collect(),
+            _ => return true,
+        };
+        let message = invalidation::Message::Tags(pending.clone()).encode(self.0.instance);
+        match self.0.shared.invalidate(&pending, &message).await {
+            Ok(_) => {
+                if let Ok(mut p) = self.0.pending.lock() {
+                    for t in &pending {
+                        p.remove(t);
+                    }
+                }
+                self.redis_ok();
+                true
+            }
+            Err(err) => {
+                self.redis_failed(&err);
+                false
+            }
+        }
+    }
+
+    fn redis_ok(&self) {
+        self.0.breaker_failures.store(0, Ordering::Release);
+    }
+
+    fn redis_failed(&self, err: &fred::error::Error) {
+        self.0.stats.redis_errors.fetch_add(1, Ordering::Relaxed);
+        let failures = self.0.breaker_failures.fetch_add(1, Ordering::AcqRel) + 1;
+        if failures >= BREAKER_THRESHOLD {
+            if let Ok(mut until) = self.0.breaker_open_until.lock() {
+                if until.is_none_or(|u| Instant::now() >= u) {
+                    tracing::warn!(error = %err, "Redis cache tier failing; skipping it for {}s", BREAKER_OPEN.as_secs());
+                }
+                *until = Some(Instant::now() + BREAKER_OPEN);
+            }
+        } else {
+            tracing::debug!(error = %err, "Redis cache call failed; answered from memory or the database");
+        }
+    }
+
+    /// Whether the cache runs without Redis (breaker open or the health probe failing).
+    pub fn degraded(&self) -> bool {
+        let open = self
+            .0
+            .breaker_open_until
+            .lock()
+            .ok()
+            .and_then(|g| *g)
+            .is_some_and(|until| Instant::now() < until);
+        open || !self.0.redis_healthy.load(Ordering::Acquire)
+    }
+
+    /// Called by the health probe. When Redis comes back, the memory tier is flushed:
+    /// invalidations published while it was away never reached this instance.
+    pub async fn set_redis_health(&self, up: bool) {
+        let was = self.0.redis_healthy.swap(up, Ordering::AcqRel);
+        if up && !was {
+            let n = self.clear_memory(None).await;
+            tracing::info!(entries = n, "Redis is back: flushed the memory tier");
+        }
+    }
+
+    /// Entries and bytes in memory (after applying pending maintenance).
+    pub async fn memory_size(&self) -> (u64, u64) {
+        self.0.memory.run_pending_tasks().await;
+        (self.0.memory.entry_count(), self.0.memory.weighted_size())
+    }
+
+    /// Entries in memory, without maintenance (cheap, approximate).
+    pub fn memory_entries(&self) -> u64 {
+        self.0.memory.entry_count()
+    }
+
+    /// Hit and miss counts.
+    pub fn stats(&self) -> CacheStats {
+        self.0.stats.snapshot()
+    }
+
+    /// Zeroes the counters.
+    pub fn reset_stats(&self) {
+        self.0.stats.reset();
+    }
+
+    /// Runs moka's pending maintenance (expired entries, evictions).
+    pub async fn run_pending_tasks(&self) {
+        self.0.memory.run_pending_tasks().await;
+    }
+
+    /// This instance's id in invalidation messages.
+    pub fn instance(&self) -> Uuid {
+        self.0.instance
+    }
+
+    /// The Redis tier.
+    pub fn shared(&self) -> &SharedTier {
+        &self.0.shared
+    }
+}
+
+/// Redis values carry their tags, so a Redis hit can fill memory with an invalidatable entry:
+/// `tag,tag,…\n<json>`.
+fn encode(tags: &[String], body: &Bytes) -> Bytes {
+    let mut out = Vec::with_capacity(body.len() + 64);
+    out.extend_from_slice(tags.join(",").as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(body);
+    Bytes::from(out)
+}
+
+fn decode(stored: &Bytes) -> Option<(Vec<String>, Bytes)> {
+    let split = stored.iter().position(|b| *b == b'\n')?;
+    let header = std::str::from_utf8(&stored[..split]).ok()?;
+    let tags = header
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Some((tags, stored.slice(split + 1..)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_values_round_trip_with_their_tags() {
+        let tags = vec!["courses".to_owned(), "course:1".to_owned()];
+        let body = Bytes::from_static(br#"{"a":"x\ny"}"#);
+        let (t, b) = decode(&encode(&tags, &body)).expect("decodes");
+        assert_eq!(t, tags);
+        assert_eq!(b, body);
+    }
+}
