@@ -26,19 +26,21 @@ pub enum Message {
 }
 
 impl Message {
-    /// `<instance> tags <t1,t2>` or `<instance> clear [TYPE]`.
-    pub fn encode(&self, instance: Uuid) -> String {
+    /// `<instance>/<seq> tags <t1,t2>` or `<instance>/<seq> clear [TYPE]`; `seq` lets the
+    /// sender recognise the echo of its own message.
+    pub fn encode(&self, instance: Uuid, seq: u64) -> String {
         match self {
-            Self::Tags(tags) => format!("{instance} tags {}", tags.join(",")),
-            Self::Clear(None) => format!("{instance} clear"),
-            Self::Clear(Some(kind)) => format!("{instance} clear {kind}"),
+            Self::Tags(tags) => format!("{instance}/{seq} tags {}", tags.join(",")),
+            Self::Clear(None) => format!("{instance}/{seq} clear"),
+            Self::Clear(Some(kind)) => format!("{instance}/{seq} clear {kind}"),
         }
     }
 
-    /// Parses [`Message::encode`]'s output: the sender and the message.
-    pub fn decode(text: &str) -> Option<(Uuid, Self)> {
+    /// Parses [`Message::encode`]'s output: the sender, its sequence number and the message.
+    pub fn decode(text: &str) -> Option<(Uuid, u64, Self)> {
         let mut parts = text.splitn(3, ' ');
-        let sender = parts.next()?.parse().ok()?;
+        let (sender, seq) = parts.next()?.split_once('/')?;
+        let (sender, seq) = (sender.parse().ok()?, seq.parse().ok()?);
         let message = match (parts.next()?, parts.next()) {
             ("tags", Some(tags)) => Self::Tags(
                 tags.split(',')
@@ -49,7 +51,7 @@ impl Message {
             ("clear", kind) => Self::Clear(kind.map(str::to_owned)),
             _ => return None,
         };
-        Some((sender, message))
+        Some((sender, seq, message))
     }
 }
 
@@ -71,18 +73,25 @@ pub async fn listen(cache: Cache, cfg: RedisConfig, stop: CancellationToken) {
     if let Err(err) = subscriber.subscribe(channel.clone()).await {
         tracing::debug!(error = %err, "subscribing to cache invalidations failed; will retry on reconnect");
     }
+    // The first "reconnection" event is the initial connection: nothing was missed yet.
+    let mut connected_before = false;
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
             Ok(_) = reconnects.recv() => {
+                if !std::mem::replace(&mut connected_before, true) {
+                    continue;
+                }
                 // Messages published while we were away are lost: start afresh.
                 let n = cache.clear_memory(None).await;
                 tracing::info!(entries = n, "cache invalidation channel reconnected: flushed the memory tier");
             }
             Ok(message) = messages.recv() => {
                 let Some(text) = message.value.as_string() else { continue };
-                let Some((sender, message)) = Message::decode(&text) else { continue };
+                let Some((sender, seq, message)) = Message::decode(&text) else { continue };
                 if sender == cache.instance() {
+                    // Our own broadcast came back: every instance's subscriber has it now.
+                    cache.echoed(seq);
                     continue;
                 }
                 match message {
@@ -122,7 +131,7 @@ mod tests {
             Message::Clear(None),
             Message::Clear(Some("COURSE_LIST".into())),
         ] {
-            assert_eq!(Message::decode(&m.encode(id)), Some((id, m)));
+            assert_eq!(Message::decode(&m.encode(id, 7)), Some((id, 7, m)));
         }
         assert_eq!(Message::decode("garbage"), None);
     }

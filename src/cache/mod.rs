@@ -48,6 +48,8 @@ use shared::SharedTier;
 /// How long memory entries live while Redis is unreachable.
 pub const DEGRADED_MEMORY_TTL: Duration = Duration::from_secs(5);
 const BREAKER_THRESHOLD: u32 = 5;
+/// Invalidations remembered for the overlap check; an older load is conservatively not kept.
+const RECENT: usize = 256;
 const BREAKER_OPEN: Duration = Duration::from_secs(2);
 
 /// Where an answer came from (`X-Cache`).
@@ -158,11 +160,18 @@ struct Inner {
     shared: SharedTier,
     memory_ttl: Duration,
     instance: Uuid,
-    /// Bumped by every invalidation this instance sees; a load that spans one is not kept.
+    /// Bumped by every invalidation this instance sees.
     epoch: AtomicU64,
+    /// The latest invalidations, `(epoch, tags)` (`None`: everything), so that a load which
+    /// overlapped one of its own tags' invalidations is not kept.
+    recent: Mutex<std::collections::VecDeque<(u64, Option<Box<[String]>>)>>,
     breaker_failures: AtomicU32,
     breaker_open_until: Mutex<Option<Instant>>,
     redis_healthy: AtomicBool,
+    /// Sequence number of this instance's broadcasts, and the highest one heard back.
+    sent: AtomicU64,
+    echoed: AtomicU64,
+    echo: tokio::sync::Notify,
     /// Tags whose invalidation has not reached Redis yet.
     pending: Mutex<HashSet<String>>,
     stats: stats::Counters,
@@ -204,9 +213,13 @@ impl Cache {
             memory_ttl,
             instance: Uuid::new_v4(),
             epoch: AtomicU64::new(0),
+            recent: Mutex::new(std::collections::VecDeque::with_capacity(RECENT)),
             breaker_failures: AtomicU32::new(0),
             breaker_open_until: Mutex::new(None),
             redis_healthy: AtomicBool::new(true),
+            sent: AtomicU64::new(0),
+            echoed: AtomicU64::new(0),
+            echo: tokio::sync::Notify::new(),
             pending: Mutex::new(HashSet::new()),
             stats: counters,
         }))
@@ -246,10 +259,11 @@ impl Cache {
                                 && let Some((stored_tags, body)) = decode(&stored)
                             {
                                 source.store(1, Ordering::Release);
+                                let ttl = self.memory_ttl(&policy, epoch, &stored_tags);
                                 return Ok(Arc::new(Entry {
                                     body,
                                     tags: stored_tags.into(),
-                                    ttl: self.memory_ttl(&policy, epoch),
+                                    ttl,
                                 }));
                             }
                             gens = Some(lookup.gens);
@@ -260,26 +274,24 @@ impl Cache {
                 let loaded = load().await?;
                 source.store(2, Ordering::Release);
                 let mut all_tags = tag_keys;
-                let gens_known = gens.map(|mut g| {
-                    for extra in &loaded.tags {
-                        let k = extra.key();
-                        if !all_tags.contains(&k) {
-                            all_tags.push(k);
-                            // Tags found by the load were not read with the value; treat their
-                            // generation as unknown-but-current by reading it at write time.
-                            g.push(String::new());
-                        }
+                for extra in &loaded.tags {
+                    let k = extra.key();
+                    if !all_tags.contains(&k) {
+                        all_tags.push(k);
                     }
-                    g
-                });
-                if let (Some(ttl), Some(gens)) = (policy.redis_ttl, gens_known) {
+                }
+                if let (Some(ttl), Some(mut gens)) = (policy.redis_ttl, gens) {
+                    // Tags found by the load were not read with the value: their generations
+                    // are read when storing.
+                    gens.resize(all_tags.len(), String::new());
                     self.store_shared(&full_key, &all_tags, &gens, &loaded.body, ttl)
                         .await;
                 }
+                let ttl = self.memory_ttl(&policy, epoch, &all_tags);
                 Ok(Arc::new(Entry {
                     body: loaded.body,
                     tags: all_tags.into(),
-                    ttl: self.memory_ttl(&policy, epoch),
+                    ttl,
                 }))
             })
             .await;
@@ -301,8 +313,10 @@ impl Cache {
 
     /// The memory lifetime of a new entry: none at all if an invalidation happened during the
     /// load (it may hold what was just invalidated), short while Redis is away.
-    fn memory_ttl(&self, policy: &Policy, epoch_before: u64) -> Duration {
-        if self.0.epoch.load(Ordering::Acquire) != epoch_before {
+    fn memory_ttl(&self, policy: &Policy, epoch_before: u64, tags: &[String]) -> Duration {
+        if self.0.epoch.load(Ordering::Acquire) != epoch_before
+            && self.overlapped(epoch_before, tags)
+        {
             return Duration::ZERO;
         }
         let ttl = policy.memory_ttl.unwrap_or(self.0.memory_ttl);
@@ -310,6 +324,34 @@ impl Cache {
             ttl.min(DEGRADED_MEMORY_TTL)
         } else {
             ttl
+        }
+    }
+
+    /// Whether an invalidation after `epoch_before` touched one of `tags`.
+    fn overlapped(&self, epoch_before: u64, tags: &[String]) -> bool {
+        let Ok(recent) = self.0.recent.lock() else {
+            return true;
+        };
+        match recent.front() {
+            Some((oldest, _)) if *oldest <= epoch_before + 1 => {}
+            _ => return true,
+        }
+        recent
+            .iter()
+            .filter(|(e, _)| *e > epoch_before)
+            .any(|(_, inv)| match inv {
+                None => true,
+                Some(inv) => inv.iter().any(|t| tags.contains(t)),
+            })
+    }
+
+    fn record_invalidation(&self, tags: Option<&[String]>) {
+        let epoch = self.0.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        if let Ok(mut recent) = self.0.recent.lock() {
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back((epoch, tags.map(Into::into)));
         }
     }
 
@@ -356,9 +398,13 @@ impl Cache {
             self.defer(&keys);
             return;
         }
-        let message = invalidation::Message::Tags(keys.clone()).encode(self.0.instance);
+        let seq = self.0.sent.fetch_add(1, Ordering::AcqRel) + 1;
+        let message = invalidation::Message::Tags(keys.clone()).encode(self.0.instance, seq);
         match self.0.shared.invalidate(&keys, &message).await {
-            Ok(_) => self.redis_ok(),
+            Ok(_) => {
+                self.redis_ok();
+                self.await_echo(seq).await;
+            }
             Err(err) => {
                 self.redis_failed(&err);
                 self.defer(&keys);
@@ -368,7 +414,7 @@ impl Cache {
 
     /// Drops the tagged entries from this instance's memory only.
     pub fn invalidate_local(&self, tags: &[String]) {
-        self.0.epoch.fetch_add(1, Ordering::AcqRel);
+        self.record_invalidation(Some(tags));
         let tags: HashSet<String> = tags.iter().cloned().collect();
         // Applied lazily by moka, but a `get` never returns an entry matching the predicate.
         let _ = self
@@ -379,7 +425,7 @@ impl Cache {
 
     /// Empties this instance's memory tier (all, or one kind); returns the entries removed.
     pub async fn clear_memory(&self, kind: Option<CacheKind>) -> u64 {
-        self.0.epoch.fetch_add(1, Ordering::AcqRel);
+        self.record_invalidation(None);
         let memory = &self.0.memory;
         memory.run_pending_tasks().await;
         let count = match kind {
@@ -411,11 +457,15 @@ impl Cache {
         };
         if memory {
             out.memory = self.clear_memory(kind).await;
+            let seq = self.0.sent.fetch_add(1, Ordering::AcqRel) + 1;
             let message = invalidation::Message::Clear(kind.map(|k| k.name().to_owned()))
-                .encode(self.0.instance);
-            if let Err(err) = self.0.shared.publish(&message).await {
-                self.redis_failed(&err);
-                out.redis_ok = false;
+                .encode(self.0.instance, seq);
+            match self.0.shared.publish(&message).await {
+                Ok(()) => self.await_echo(seq).await,
+                Err(err) => {
+                    self.redis_failed(&err);
+                    out.redis_ok = false;
+                }
             }
         }
         if redis {
@@ -428,6 +478,34 @@ impl Cache {
             }
         }
         out
+    }
+
+    /// Waits (at most 100 ms) until this instance hears its own broadcast `seq` back. Redis
+    /// writes a published message to every subscriber in the same pass, so by then the other
+    /// instances have it too: a write does not return while another instance could still serve
+    /// what it replaced for longer than it takes that instance to read its socket.
+    async fn await_echo(&self, seq: u64) {
+        let wait = async {
+            loop {
+                let notified = self.0.echo.notified();
+                if self.0.echoed.load(Ordering::Acquire) >= seq {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_millis(100), wait)
+            .await
+            .is_err()
+        {
+            tracing::debug!(seq, "invalidation echo not heard within 100 ms");
+        }
+    }
+
+    /// Called by the subscriber when this instance's broadcast `seq` comes back.
+    pub fn echoed(&self, seq: u64) {
+        self.0.echoed.fetch_max(seq, Ordering::AcqRel);
+        self.0.echo.notify_waiters();
     }
 
     fn defer(&self, tags: &[String]) {
@@ -453,7 +531,8 @@ impl Cache {
             Ok(p) if !p.is_empty() => p.iter().cloned().collect(),
             _ => return true,
         };
-        let message = invalidation::Message::Tags(pending.clone()).encode(self.0.instance);
+        let seq = self.0.sent.fetch_add(1, Ordering::AcqRel) + 1;
+        let message = invalidation::Message::Tags(pending.clone()).encode(self.0.instance, seq);
         match self.0.shared.invalidate(&pending, &message).await {
             Ok(_) => {
                 if let Ok(mut p) = self.0.pending.lock() {

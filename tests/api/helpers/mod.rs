@@ -107,6 +107,34 @@ impl TestApp {
         }
     }
 
+    /// A second instance of the same service: same database, same Redis and key prefix.
+    pub async fn spawn_peer(&self) -> Self {
+        let mut config = self.state.config.clone();
+        config.http.port = 0;
+        let peer = Self::start(config).await;
+        peer.wait_until(|h| h["phase"] == "ready").await;
+        peer
+    }
+
+    /// A Redis client on the test Redis.
+    pub async fn redis(&self) -> fred::clients::Client {
+        use fred::interfaces::ClientLike;
+        let url =
+            std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let client = fred::types::Builder::from_config(
+            fred::types::config::Config::from_url(&url).expect("redis url"),
+        )
+        .build()
+        .expect("redis client");
+        client.init().await.expect("connect to the test Redis");
+        client
+    }
+
+    /// This app's Redis key prefix.
+    pub fn prefix(&self) -> String {
+        self.state.config.redis.redis_key_prefix.clone()
+    }
+
     /// Asks the service to stop (as SIGTERM would).
     pub fn trigger_shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -1,0 +1,369 @@
+//! The two-tier cache against the real Redis: scopes, invalidation across instances, outages,
+//! coalescing, clear-cache.
+
+use fred::interfaces::KeysInterface;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{OPS_TOKEN, TestApp, dead_port};
+
+async fn x_cache(app: &TestApp, path: &str, token: Option<&str>) -> (String, serde_json::Value) {
+    let (status, headers, body) = app.request(Method::GET, path, token, None).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    (
+        headers["x-cache"].to_str().unwrap_or_default().to_owned(),
+        body,
+    )
+}
+
+#[tokio::test]
+async fn the_catalogue_is_shared_and_dashboards_are_per_user() {
+    let app = TestApp::spawn().await;
+    let f = app.user("formateur").await;
+    let course = app
+        .published_course(&f, "Cached catalogue course", false)
+        .await;
+    let (s1, s2) = (app.user("student").await, app.user("student").await);
+    app.enroll(&s1, course["id"].as_str().expect("id")).await;
+
+    assert_eq!(x_cache(&app, "/api/courses", None).await.0, "MISS");
+    let (status, headers, _) = app.request(Method::GET, "/api/courses", s2.t(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["x-cache"], "HIT-MEMORY",
+        "one catalogue entry for everyone"
+    );
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("public")
+    );
+
+    let (c1, d1) = x_cache(&app, "/api/dashboard/courses", s1.t()).await;
+    let (c2, d2) = x_cache(&app, "/api/dashboard/courses", s2.t()).await;
+    assert_eq!(
+        (c1.as_str(), c2.as_str()),
+        ("MISS", "MISS"),
+        "each student has an entry of their own"
+    );
+    assert_eq!(d1["courses"][0]["isEnrolled"], true);
+    assert_eq!(d2["courses"][0]["isEnrolled"], false);
+    let (status, headers, _) = app
+        .request(Method::GET, "/api/dashboard/courses", s1.t(), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-cache"], "HIT-MEMORY");
+    assert_eq!(headers["cache-control"], "private, no-store");
+}
+
+#[tokio::test]
+async fn a_write_is_visible_on_the_next_read() {
+    let app = TestApp::spawn().await;
+    let f = app.user("formateur").await;
+    let s = app.user("student").await;
+    let course = app.published_course(&f, "Before the edit", false).await;
+    let id = course["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        x_cache(&app, "/api/courses", None).await.1["courses"][0]["title"],
+        "Before the edit"
+    );
+    assert_eq!(
+        x_cache(&app, &format!("/api/courses/{id}"), None).await.1["title"],
+        "Before the edit"
+    );
+    assert_eq!(
+        x_cache(&app, "/api/dashboard/courses", s.t()).await.1["courses"][0]["studentCount"],
+        0
+    );
+
+    let mut edit = crate::helpers::course_body("After the edit");
+    edit["requiresApproval"] = json!(false);
+    assert_eq!(
+        app.put(&format!("/api/courses/{id}"), f.t(), edit).await.0,
+        StatusCode::OK
+    );
+    let (cache, body) = x_cache(&app, "/api/courses", None).await;
+    assert_eq!(
+        (cache.as_str(), body["courses"][0]["title"].as_str()),
+        ("MISS", Some("After the edit"))
+    );
+    assert_eq!(
+        x_cache(&app, &format!("/api/courses/{id}"), None).await.1["title"],
+        "After the edit"
+    );
+
+    app.enroll(&s, &id).await;
+    let (_, dash) = x_cache(&app, "/api/dashboard/courses", s.t()).await;
+    assert_eq!(dash["courses"][0]["isEnrolled"], true);
+    assert_eq!(dash["courses"][0]["studentCount"], 1);
+    let (_, stats) = x_cache(&app, "/api/dashboard/stats", s.t()).await;
+    assert_eq!(stats["stats"]["totalEnrollments"], 1);
+}
+
+#[tokio::test]
+async fn two_instances_never_serve_stale_data_and_share_the_redis_tier() {
+    let a = TestApp::spawn().await;
+    let b = a.spawn_peer().await;
+    let f = a.user("formateur").await;
+    let course = a
+        .published_course(&f, "Shared between instances", false)
+        .await;
+    let id = course["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/courses/{id}");
+
+    assert_eq!(x_cache(&a, &path, None).await.0, "MISS");
+    assert_eq!(
+        x_cache(&b, &path, None).await.0,
+        "HIT-REDIS",
+        "B reads what A stored"
+    );
+    assert_eq!(x_cache(&b, &path, None).await.0, "HIT-MEMORY");
+
+    for round in 0..20 {
+        let title = format!("Edited title number {round}");
+        let mut edit = crate::helpers::course_body(&title);
+        edit["requiresApproval"] = json!(false);
+        assert_eq!(a.put(&path, f.t(), edit).await.0, StatusCode::OK);
+        let (_, seen) = x_cache(&b, &path, None).await;
+        assert_eq!(
+            seen["title"],
+            json!(title),
+            "round {round}: B served a stale course"
+        );
+    }
+
+    // Clear-cache on A empties B's memory tier too.
+    assert_eq!(x_cache(&b, "/api/courses", None).await.0, "MISS");
+    assert_eq!(x_cache(&b, "/api/courses", None).await.0, "HIT-MEMORY");
+    let (status, _, cleared) = a
+        .request(
+            Method::POST,
+            "/api/performance/clear-cache",
+            Some(OPS_TOKEN),
+            Some(json!({"scope": "all"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cleared}");
+    assert!(
+        cleared["cleared"]["redis"].as_u64().unwrap_or(0) >= 1,
+        "{cleared}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        if x_cache(&b, "/api/courses", None).await.0 == "MISS" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B's memory tier was not cleared"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn with_redis_unreachable_reads_still_answer_correctly() {
+    let port = dead_port().await;
+    let app = TestApp::spawn_with(|c| {
+        c.redis.redis_url = Some(format!("redis://127.0.0.1:{port}").into())
+    })
+    .await;
+    let f = app.user("formateur").await;
+    app.published_course(&f, "Served without Redis", false)
+        .await;
+    let start = std::time::Instant::now();
+    let (first, body) = x_cache(&app, "/api/courses", None).await;
+    assert_eq!(first, "MISS");
+    assert_eq!(body["courses"][0]["title"], "Served without Redis");
+    assert_eq!(x_cache(&app, "/api/courses", None).await.0, "HIT-MEMORY");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(1),
+        "no stall: {:?}",
+        start.elapsed()
+    );
+    // Writes still invalidate memory.
+    let other = app.published_course(&f, "A second course", false).await;
+    let (_, body) = x_cache(&app, "/api/courses", None).await;
+    assert_eq!(body["courses"][0]["id"], other["id"]);
+    let (_, health) = app.get_health().await;
+    assert_eq!(health["systems"]["cache"]["status"], "degraded");
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_misses_run_one_load() {
+    let app = TestApp::spawn().await;
+    let f = app.user("formateur").await;
+    let course = app.published_course(&f, "Stampede course", false).await;
+    let path = format!("/api/courses/{}", course["id"].as_str().expect("id"));
+    let details = |stats: &serde_json::Value| {
+        stats["cache"]["byType"]
+            .as_array()
+            .expect("by type")
+            .iter()
+            .find(|k| k["type"] == "COURSE_DETAILS")
+            .cloned()
+            .expect("kind")
+    };
+    let before = details(&app.get("/api/performance/stats", Some(OPS_TOKEN)).await.1);
+    let responses =
+        futures::future::join_all((0..100).map(|_| app.request(Method::GET, &path, None, None)))
+            .await;
+    assert!(
+        responses
+            .iter()
+            .all(|(s, _, b)| *s == StatusCode::OK && b["title"] == "Stampede course")
+    );
+    let misses = responses
+        .iter()
+        .filter(|(_, h, _)| h["x-cache"] == "MISS")
+        .count();
+    assert_eq!(misses, 1, "one request loaded, the others waited for it");
+    let after = details(&app.get("/api/performance/stats", Some(OPS_TOKEN)).await.1);
+    let n = |v: &serde_json::Value, f: &str| v[f].as_u64().unwrap_or(0);
+    assert_eq!(
+        n(&after, "misses") - n(&before, "misses"),
+        1,
+        "one load: {before} → {after}"
+    );
+    assert_eq!(n(&after, "memoryHits") - n(&before, "memoryHits"), 99);
+}
+
+#[tokio::test]
+async fn clear_cache_is_for_operators_and_touches_only_our_keys() {
+    let app = TestApp::spawn().await;
+    let redis = app.redis().await;
+    let other_key = format!("other-service:{}", uuid::Uuid::new_v4());
+    let ours_not_cache = format!("{}rl:someone", app.prefix());
+    let _: () = redis
+        .set(&other_key, "keep me", None, None, false)
+        .await
+        .expect("set");
+    let _: () = redis
+        .set(&ours_not_cache, "keep me too", None, None, false)
+        .await
+        .expect("set");
+    x_cache(&app, "/api/courses", None).await;
+
+    let student = app.user("student").await;
+    let admin = app.user("admin").await;
+    assert_eq!(
+        app.post("/api/performance/clear-cache", None, json!({}))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post(
+            "/api/performance/clear-cache",
+            Some("wrong-token"),
+            json!({})
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post("/api/performance/clear-cache", student.t(), json!({}))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post(
+            "/api/performance/clear-cache",
+            admin.t(),
+            json!({"scope": "everything"})
+        )
+        .await
+        .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        app.post(
+            "/api/performance/clear-cache",
+            admin.t(),
+            json!({"type": "NOPE"})
+        )
+        .await
+        .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    let (status, body) = app
+        .post(
+            "/api/performance/clear-cache",
+            admin.t(),
+            json!({"scope": "redis", "type": "COURSE_LIST"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "redis");
+    assert_eq!(body["type"], "COURSE_LIST");
+    assert_eq!(body["cleared"]["redis"], 1);
+    assert_eq!(body["cleared"]["memory"], 0);
+    let res = app
+        .client
+        .post(format!("{}/api/performance/clear-cache", app.addr))
+        .bearer_auth(OPS_TOKEN)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "an empty body means scope all"
+    );
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["scope"], "all");
+    assert!(body["timestamp"].is_string());
+
+    let kept: Option<String> = redis.get(&other_key).await.expect("get");
+    assert_eq!(kept.as_deref(), Some("keep me"));
+    let kept: Option<String> = redis.get(&ours_not_cache).await.expect("get");
+    assert_eq!(kept.as_deref(), Some("keep me too"));
+    let _: i64 = redis
+        .del(vec![other_key, ours_not_cache])
+        .await
+        .expect("del");
+}
+
+#[tokio::test]
+async fn nothing_secret_reaches_redis() {
+    let app = TestApp::spawn().await;
+    let s = app.user("student").await;
+    let admin = app.user("admin").await;
+    x_cache(&app, "/api/auth/me", s.t()).await;
+    x_cache(&app, "/api/dashboard/stats", admin.t()).await;
+    app.get("/api/admin/users", admin.t()).await;
+    let redis = app.redis().await;
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor = "0".to_owned();
+    loop {
+        let (next, page): (String, Vec<String>) = redis
+            .scan_page(cursor, format!("{}*", app.prefix()), Some(100), None)
+            .await
+            .expect("scan");
+        keys.extend(page);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    assert!(
+        keys.iter().any(|k| k.contains("USER_PROFILE")),
+        "the profile is cached: {keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|k| k.contains("PRINCIPAL")),
+        "authentication state stays in memory"
+    );
+    for k in keys.iter().filter(|k| k.contains(":c:")) {
+        let v: Option<String> = redis.get(k).await.expect("get");
+        let v = v.unwrap_or_default();
+        assert!(
+            !v.contains("argon2") && !v.contains("passwordHash") && !v.contains(&s.token),
+            "{k}: {v}"
+        );
+    }
+}
