@@ -77,6 +77,9 @@ impl CacheStatus {
     }
 }
 
+/// An invalidation seen: its epoch and its tags (`None`: everything).
+type Invalidation = (u64, Option<Box<[String]>>);
+
 /// A memory entry: the serialized answer, the tags that invalidate it, its own lifetime.
 #[derive(Debug)]
 pub struct Entry {
@@ -164,7 +167,7 @@ struct Inner {
     epoch: AtomicU64,
     /// The latest invalidations, `(epoch, tags)` (`None`: everything), so that a load which
     /// overlapped one of its own tags' invalidations is not kept.
-    recent: Mutex<std::collections::VecDeque<(u64, Option<Box<[String]>>)>>,
+    recent: Mutex<std::collections::VecDeque<Invalidation>>,
     breaker_failures: AtomicU32,
     breaker_open_until: Mutex<Option<Instant>>,
     redis_healthy: AtomicBool,
