@@ -12,7 +12,13 @@ if [ -z "${JWT_SECRET:-}" ]; then
   JWT_SECRET="$(cat .data/jwt_secret)"
   export JWT_SECRET
 fi
+if [ -z "${OPS_TOKEN:-}" ]; then
+  [ -s .data/ops_token ] || head -c 32 /dev/urandom | base64 | tr -d '\n/+=' > .data/ops_token
+  OPS_TOKEN="$(cat .data/ops_token)"
+  export OPS_TOKEN
+fi
 cargo build --release --locked
 ./target/release/elearning-api seed
 echo "Demo accounts (password: password123): admin@example.com, formateur@example.com, student@example.com"
+echo "Operator token (OPS_TOKEN, also in .data/ops_token): $OPS_TOKEN"
 exec ./target/release/elearning-api serve

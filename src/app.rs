@@ -55,6 +55,7 @@ impl App {
             redis.clone(),
             config.cache.memory_cache_max_bytes,
             config.cache.memory_cache_ttl,
+            config.cache.cache_enabled,
         );
         let state = AppState::new(AppInner {
             cache,

@@ -190,6 +190,10 @@ pub struct CacheConfig {
     /// Milliseconds an entry lives in the in-process memory tier.
     #[arg(long, env = "MEMORY_CACHE_TTL", value_parser = parse_ms, default_value = "60000", global = true)]
     pub memory_cache_ttl: Duration,
+    /// `false` turns both cache tiers off: every read goes to PostgreSQL (`X-Cache: BYPASS`).
+    /// For benchmarks and diagnosis.
+    #[arg(long, env = "CACHE_ENABLED", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub cache_enabled: bool,
     /// Bytes the in-process memory tier may hold (keys, bodies and bookkeeping).
     #[arg(long, env = "MEMORY_CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024, global = true)]
     pub memory_cache_max_bytes: u64,
