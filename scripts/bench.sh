@@ -13,7 +13,7 @@ CONNS="${2:-64}"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 ELEARNING_DB_NAME=elearning_bench . scripts/services.sh
 cargo build --release --locked -q
-BIN=./target/release/elearning-api
+BIN="${CARGO_TARGET_DIR:-target}/release/elearning-api"
 export JWT_SECRET="bench-secret-bench-secret-bench-secret" RUST_LOG="elearning_api=warn" PORT="${BENCH_PORT:-18080}"
 export REDIS_KEY_PREFIX="bench:" MIN_CONNECTIONS=10 MAX_CONNECTIONS=20 OPS_TOKEN="bench-operator-token-0123456789"
 $BIN seed >/dev/null

@@ -18,7 +18,8 @@ if [ -z "${OPS_TOKEN:-}" ]; then
   export OPS_TOKEN
 fi
 cargo build --release --locked
-./target/release/elearning-api seed
+BIN="${CARGO_TARGET_DIR:-target}/release/elearning-api"
+"$BIN" seed
 echo "Demo accounts (password: password123): admin@example.com, formateur@example.com, student@example.com"
 echo "Operator token (OPS_TOKEN, also in .data/ops_token): $OPS_TOKEN"
-exec ./target/release/elearning-api serve
+exec "$BIN" serve
