@@ -367,3 +367,114 @@ async fn nothing_secret_reaches_redis() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_hung_redis_never_stalls_requests_and_the_tier_comes_back() {
+    // A private Redis the test can freeze (SIGSTOP: the socket stays open, nothing answers).
+    let port = dead_port().await;
+    let mut redis = tokio::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start redis-server");
+    let pid = redis.id().expect("pid").to_string();
+    let app = TestApp::spawn_with(|c| {
+        c.redis.redis_url = Some(format!("redis://127.0.0.1:{port}").into())
+    })
+    .await;
+    app.wait_until(|h| h["overall"] == "healthy").await;
+    let f = app.user("formateur").await;
+    let course = app
+        .published_course(&f, "Course behind a hung Redis", false)
+        .await;
+    let id = course["id"].as_str().expect("id").to_owned();
+    assert_eq!(x_cache(&app, "/api/courses", None).await.0, "MISS");
+
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill")
+    };
+    signal("-STOP");
+    let start = std::time::Instant::now();
+    assert_eq!(
+        x_cache(&app, "/api/courses", None).await.0,
+        "HIT-MEMORY",
+        "memory hits never touch Redis"
+    );
+    for i in 0..8 {
+        let t = std::time::Instant::now();
+        let (status, _, body) = app
+            .request(Method::GET, &format!("/api/courses/{id}?n={i}"), None, None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["title"], "Course behind a hung Redis");
+        assert!(
+            t.elapsed() < std::time::Duration::from_millis(800),
+            "request {i} took {:?}",
+            t.elapsed()
+        );
+    }
+    let health = app
+        .wait_until(|h| h["systems"]["redis"]["status"] == "unhealthy")
+        .await;
+    assert_eq!(health["overall"], "degraded");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+
+    signal("-CONT");
+    app.wait_until(|h| h["overall"] == "healthy").await;
+    // Once back, the Redis tier serves again: a fresh key is stored and read back by a peer.
+    let peer = app.spawn_peer().await;
+    let path = format!("/api/courses/{id}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        x_cache(&app, &path, None).await;
+        if x_cache(&peer, &path, None).await.0 == "HIT-REDIS" {
+            break;
+        }
+        peer.state.cache.clear_memory(None).await;
+        app.state.cache.clear_memory(None).await;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Redis tier did not come back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let _ = redis.kill().await;
+}
+
+#[tokio::test]
+async fn a_suspension_through_one_instance_applies_on_the_other_at_once() {
+    let a = TestApp::spawn().await;
+    let b = a.spawn_peer().await;
+    let admin = a.user("admin").await;
+    let student = a.user("student").await;
+    assert_eq!(b.get("/api/auth/me", student.t()).await.0, StatusCode::OK);
+    assert_eq!(
+        b.get("/api/auth/me", student.t()).await.0,
+        StatusCode::OK,
+        "now cached on B"
+    );
+    let (status, _) = a
+        .patch(
+            &format!("/api/admin/users/{}", student.id),
+            admin.t(),
+            json!({"status": "suspended"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = b.get("/api/auth/me", student.t()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["code"], "account_suspended");
+}
