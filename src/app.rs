@@ -133,6 +133,7 @@ impl App {
             () = deadline => tracing::warn!("shutdown deadline passed with requests still in flight"),
         }
         state.shutdown.cancel();
+        state.cache.leave().await;
         state.db.close();
         state.redis.quit().await;
         tracing::info!("stopped");
@@ -188,6 +189,7 @@ async fn boot(state: AppState) {
         }
     }
     state.probes.record_postgres(Some(Duration::ZERO));
+    state.cache.wait_settled(Duration::from_secs(3)).await;
     state.lifecycle.set(Phase::Ready);
     tracing::info!(
         connections = state.db.status().size,
@@ -240,6 +242,9 @@ async fn probe_loop(state: AppState) {
         }
         state.probes.record_redis(redis);
         state.cache.set_redis_health(redis.is_some()).await;
+        if redis.is_some() {
+            state.cache.heartbeat().await;
+        }
         // Expired entries only leave memory during cache operations; sweep them when idle.
         state.cache.run_pending_tasks().await;
         let now = (Some(pg.is_some()), Some(redis.is_some()));

@@ -23,6 +23,8 @@ pub enum Message {
     Tags(Vec<String>),
     /// Empty the memory tier, or only one cache type.
     Clear(Option<String>),
+    /// "I applied your broadcast": sent to the instance named, with the broadcast's number.
+    Ack(Uuid),
 }
 
 impl Message {
@@ -33,6 +35,7 @@ impl Message {
             Self::Tags(tags) => format!("{instance}/{seq} tags {}", tags.join(",")),
             Self::Clear(None) => format!("{instance}/{seq} clear"),
             Self::Clear(Some(kind)) => format!("{instance}/{seq} clear {kind}"),
+            Self::Ack(to) => format!("{instance}/{seq} ack {to}"),
         }
     }
 
@@ -49,6 +52,7 @@ impl Message {
                     .collect(),
             ),
             ("clear", kind) => Self::Clear(kind.map(str::to_owned)),
+            ("ack", Some(to)) => Self::Ack(to.parse().ok()?),
             _ => return None,
         };
         Some((sender, seq, message))
@@ -70,9 +74,21 @@ pub async fn listen(cache: Cache, cfg: RedisConfig, stop: CancellationToken) {
     subscriber.connect();
     // Re-subscribes by itself after every reconnection.
     let _manager = subscriber.manage_subscriptions();
-    if let Err(err) = subscriber.subscribe(channel.clone()).await {
-        tracing::debug!(error = %err, "subscribing to cache invalidations failed; will retry on reconnect");
+    let first = async {
+        subscriber.wait_for_connect().await?;
+        subscriber.subscribe(channel.clone()).await
+    };
+    match tokio::time::timeout(cfg.redis_connect_timeout * 2, first).await {
+        // Only a subscribed instance announces itself: writers then wait for its ack.
+        Ok(Ok(())) => cache.heartbeat().await,
+        Ok(Err(err)) => {
+            tracing::debug!(error = %err, "subscribing to cache invalidations failed; will retry on reconnect")
+        }
+        Err(_) => tracing::debug!(
+            "Redis not reachable yet for cache invalidations; will subscribe on connect"
+        ),
     }
+    cache.subscription_settled();
     // The first "reconnection" event is the initial connection: nothing was missed yet.
     let mut connected_before = false;
     loop {
@@ -84,21 +100,26 @@ pub async fn listen(cache: Cache, cfg: RedisConfig, stop: CancellationToken) {
                 }
                 // Messages published while we were away are lost: start afresh.
                 let n = cache.clear_memory(None).await;
+                cache.heartbeat().await;
                 tracing::info!(entries = n, "cache invalidation channel reconnected: flushed the memory tier");
             }
             Ok(message) = messages.recv() => {
                 let Some(text) = message.value.as_string() else { continue };
                 let Some((sender, seq, message)) = Message::decode(&text) else { continue };
                 if sender == cache.instance() {
-                    // Our own broadcast came back: every instance's subscriber has it now.
-                    cache.echoed(seq);
                     continue;
                 }
                 match message {
-                    Message::Tags(tags) => cache.invalidate_local(&tags),
+                    Message::Tags(tags) => {
+                        cache.invalidate_local(&tags);
+                        cache.acknowledge(sender, seq).await;
+                    }
                     Message::Clear(kind) => {
                         cache.clear_memory(kind.as_deref().and_then(CacheKind::parse)).await;
+                        cache.acknowledge(sender, seq).await;
                     }
+                    Message::Ack(to) if to == cache.instance() => cache.acked(seq, sender),
+                    Message::Ack(_) => {}
                 }
             }
         }
@@ -130,6 +151,7 @@ mod tests {
             Message::Tags(vec!["courses".into(), "course:x".into()]),
             Message::Clear(None),
             Message::Clear(Some("COURSE_LIST".into())),
+            Message::Ack(Uuid::new_v4()),
         ] {
             assert_eq!(Message::decode(&m.encode(id, 7)), Some((id, 7, m)));
         }

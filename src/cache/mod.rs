@@ -7,7 +7,8 @@
 //!
 //! Writes call [`Cache::invalidate`] after they commit: the tags' entries leave this instance's
 //! memory at once, and one Redis script deletes them from Redis and publishes the tags to the
-//! other instances, which drop them from their memory (see [`invalidation`]).
+//! other instances, which drop them from their memory and acknowledge; the write returns once
+//! every live instance has (see [`invalidation`]).
 //!
 //! Redis failures never reach callers: a breaker stops trying for two seconds after five
 //! consecutive failures, reads fall back to memory and the database, and while Redis is away
@@ -183,8 +184,12 @@ struct Inner {
     redis_healthy: AtomicBool,
     /// Sequence number of this instance's broadcasts, and the highest one heard back.
     sent: AtomicU64,
-    echoed: AtomicU64,
-    echo: tokio::sync::Notify,
+    /// Acknowledgements received for each of our broadcasts: who has applied it.
+    acks: Mutex<std::collections::HashMap<u64, HashSet<Uuid>>>,
+    ack_notify: tokio::sync::Notify,
+    /// Set once the first subscription to the invalidation channel succeeded or gave up.
+    settled: AtomicBool,
+    settled_notify: tokio::sync::Notify,
     /// Tags whose invalidation has not reached Redis yet.
     pending: Mutex<HashSet<String>>,
     stats: stats::Counters,
@@ -232,8 +237,10 @@ impl Cache {
             breaker_open_until: Mutex::new(None),
             redis_healthy: AtomicBool::new(true),
             sent: AtomicU64::new(0),
-            echoed: AtomicU64::new(0),
-            echo: tokio::sync::Notify::new(),
+            acks: Mutex::new(std::collections::HashMap::new()),
+            ack_notify: tokio::sync::Notify::new(),
+            settled: AtomicBool::new(false),
+            settled_notify: tokio::sync::Notify::new(),
             pending: Mutex::new(HashSet::new()),
             stats: counters,
         }))
@@ -433,9 +440,9 @@ impl Cache {
         let seq = self.0.sent.fetch_add(1, Ordering::AcqRel) + 1;
         let message = invalidation::Message::Tags(keys.clone()).encode(self.0.instance, seq);
         match self.0.shared.invalidate(&keys, &message).await {
-            Ok(_) => {
+            Ok((_, live)) => {
                 self.redis_ok();
-                self.await_echo(seq).await;
+                self.await_acks(seq, &live).await;
             }
             Err(err) => {
                 self.redis_failed(&err);
@@ -492,8 +499,9 @@ impl Cache {
             let seq = self.0.sent.fetch_add(1, Ordering::AcqRel) + 1;
             let message = invalidation::Message::Clear(kind.map(|k| k.name().to_owned()))
                 .encode(self.0.instance, seq);
-            match self.0.shared.publish(&message).await {
-                Ok(()) => self.await_echo(seq).await,
+            // An invalidation without tags: only the broadcast (and the list of who must ack).
+            match self.0.shared.invalidate(&[], &message).await {
+                Ok((_, live)) => self.await_acks(seq, &live).await,
                 Err(err) => {
                     self.redis_failed(&err);
                     out.redis_ok = false;
@@ -512,32 +520,100 @@ impl Cache {
         out
     }
 
-    /// Waits (at most 100 ms) until this instance hears its own broadcast `seq` back. Redis
-    /// writes a published message to every subscriber in the same pass, so by then the other
-    /// instances have it too: a write does not return while another instance could still serve
-    /// what it replaced for longer than it takes that instance to read its socket.
-    async fn await_echo(&self, seq: u64) {
+    /// Waits until every other live instance acknowledged broadcast `seq`, i.e. has applied
+    /// it to its memory tier, so that when a write returns no instance still serves what it
+    /// replaced. An instance that does not answer within 250 ms is not waited for (it is
+    /// overloaded or partitioned; its entries expire by their TTL, shortened while it cannot
+    /// reach Redis).
+    async fn await_acks(&self, seq: u64, live: &[String]) {
+        let me = self.0.instance;
+        let peers: HashSet<Uuid> = live
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .filter(|id| *id != me)
+            .collect();
+        if !peers.is_empty() {
+            let wait = async {
+                loop {
+                    let notified = self.0.ack_notify.notified();
+                    let done = self.0.acks.lock().map_or(true, |acks| {
+                        acks.get(&seq).is_some_and(|got| peers.is_subset(got))
+                    });
+                    if done {
+                        return;
+                    }
+                    notified.await;
+                }
+            };
+            if tokio::time::timeout(Duration::from_millis(250), wait)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    seq,
+                    peers = peers.len(),
+                    "not every instance acknowledged a cache invalidation within 250 ms"
+                );
+            }
+        }
+        if let Ok(mut acks) = self.0.acks.lock() {
+            acks.remove(&seq);
+        }
+    }
+
+    /// Records that `from` applied our broadcast `seq`.
+    pub fn acked(&self, seq: u64, from: Uuid) {
+        if seq > self.0.sent.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(mut acks) = self.0.acks.lock() {
+            // Only broadcasts still awaited, and a bounded number of them.
+            if acks.len() < 10_000 {
+                acks.entry(seq).or_default().insert(from);
+            }
+        }
+        self.0.ack_notify.notify_waiters();
+    }
+
+    /// Tells `to` that this instance applied its broadcast `seq`.
+    pub async fn acknowledge(&self, to: Uuid, seq: u64) {
+        let message = invalidation::Message::Ack(to).encode(self.0.instance, seq);
+        if let Err(err) = self.0.shared.publish(&message).await {
+            self.redis_failed(&err);
+        }
+    }
+
+    /// Marks the first subscription attempt as done.
+    pub fn subscription_settled(&self) {
+        self.0.settled.store(true, Ordering::Release);
+        self.0.settled_notify.notify_waiters();
+    }
+
+    /// Waits (at most `max`) for the first subscription attempt, so that an instance is listening
+    /// to invalidations before it serves.
+    pub async fn wait_settled(&self, max: Duration) {
         let wait = async {
             loop {
-                let notified = self.0.echo.notified();
-                if self.0.echoed.load(Ordering::Acquire) >= seq {
+                let notified = self.0.settled_notify.notified();
+                if self.0.settled.load(Ordering::Acquire) {
                     return;
                 }
                 notified.await;
             }
         };
-        if tokio::time::timeout(Duration::from_millis(100), wait)
-            .await
-            .is_err()
-        {
-            tracing::debug!(seq, "invalidation echo not heard within 100 ms");
+        let _ = tokio::time::timeout(max, wait).await;
+    }
+
+    /// Heartbeat: tells the other instances this one is alive (and must acknowledge).
+    pub async fn heartbeat(&self) {
+        if let Err(err) = self.0.shared.register(&self.0.instance.to_string()).await {
+            tracing::debug!(error = %err, "cache heartbeat failed");
         }
     }
 
-    /// Called by the subscriber when this instance's broadcast `seq` comes back.
-    pub fn echoed(&self, seq: u64) {
-        self.0.echoed.fetch_max(seq, Ordering::AcqRel);
-        self.0.echo.notify_waiters();
+    /// Leaves the set of live instances (at shutdown).
+    pub async fn leave(&self) {
+        let _ = self.0.shared.unregister(&self.0.instance.to_string()).await;
     }
 
     fn defer(&self, tags: &[String]) {

@@ -36,14 +36,24 @@ return 1";
 
 const INVALIDATE: &str = r"
 local n = 0
-for i = 4, #ARGV do
+for i = 6, #ARGV do
   redis.call('HINCRBY', KEYS[1], ARGV[i], 1)
   local s = ARGV[1] .. ARGV[i]
   for _, k in ipairs(redis.call('SMEMBERS', s)) do n = n + redis.call('UNLINK', k) end
   redis.call('UNLINK', s)
 end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
-return n";
+local live = redis.call('ZRANGEBYSCORE', KEYS[2], tonumber(ARGV[4]) - tonumber(ARGV[5]), '+inf')
+table.insert(live, 1, tostring(n))
+return live";
+
+const REGISTER: &str = r"
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[3]))
+return redis.call('ZCARD', KEYS[1])";
+
+/// How long an instance counts as alive after its last heartbeat.
+pub const PRESENCE_WINDOW_MS: u64 = 10_000;
 
 /// The scripts and key layout of the Redis tier.
 pub struct SharedTier {
@@ -51,6 +61,7 @@ pub struct SharedTier {
     get: Script,
     put: Script,
     invalidate: Script,
+    register: Script,
 }
 
 /// A Redis lookup: the value if present, and the generations of the tags asked about.
@@ -69,6 +80,7 @@ impl SharedTier {
             get: Script::from_lua(GET),
             put: Script::from_lua(PUT),
             invalidate: Script::from_lua(INVALIDATE),
+            register: Script::from_lua(REGISTER),
         }
     }
 
@@ -133,17 +145,58 @@ impl SharedTier {
         Ok(stored == 1)
     }
 
-    /// Invalidates `tags` in Redis and publishes `message` to every instance.
+    /// Invalidates `tags` in Redis and publishes `message` to every instance. Returns the
+    /// keys deleted and the ids of the instances alive now (who must acknowledge).
     pub async fn invalidate(
         &self,
         tags: &[String],
         message: &str,
-    ) -> Result<i64, fred::error::Error> {
-        let mut args = vec![self.redis.key("t:"), self.channel(), message.to_owned()];
+    ) -> Result<(i64, Vec<String>), fred::error::Error> {
+        let mut args = vec![
+            self.redis.key("t:"),
+            self.channel(),
+            message.to_owned(),
+            now_ms().to_string(),
+            PRESENCE_WINDOW_MS.to_string(),
+        ];
         args.extend(tags.iter().cloned());
-        self.invalidate
-            .evalsha_with_reload(self.redis.client(), vec![self.gens_key()], args)
+        let reply: Vec<String> = self
+            .invalidate
+            .evalsha_with_reload(
+                self.redis.client(),
+                vec![self.gens_key(), self.instances_key()],
+                args,
+            )
+            .await?;
+        let mut it = reply.into_iter();
+        let deleted = it.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        Ok((deleted, it.collect()))
+    }
+
+    fn instances_key(&self) -> String {
+        self.redis.key("instances")
+    }
+
+    /// Heartbeat: records `instance` as alive; returns how many are.
+    pub async fn register(&self, instance: &str) -> Result<i64, fred::error::Error> {
+        let args = vec![
+            now_ms().to_string(),
+            instance.to_owned(),
+            PRESENCE_WINDOW_MS.to_string(),
+        ];
+        self.register
+            .evalsha_with_reload(self.redis.client(), vec![self.instances_key()], args)
             .await
+    }
+
+    /// Removes `instance` from the live set (at shutdown).
+    pub async fn unregister(&self, instance: &str) -> Result<(), fred::error::Error> {
+        let _: i64 = self
+            .redis
+            .fast()
+            .zrem(self.instances_key(), instance)
+            .await?;
+        Ok(())
     }
 
     /// Publishes a message to every instance.
@@ -173,4 +226,10 @@ impl SharedTier {
         }
         Ok(deleted)
     }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
