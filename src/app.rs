@@ -57,7 +57,13 @@ impl App {
             config.cache.memory_cache_ttl,
             config.cache.cache_enabled,
         );
+        let admission = std::sync::Arc::new(middleware::load_shed::Admission::new(
+            config.http.max_concurrent_requests,
+            config.http.max_queued_requests,
+            config.http.queue_timeout,
+        ));
         let state = AppState::new(AppInner {
+            admission,
             cache,
             jwt: JwtKeys::new(&secret, Duration::from_secs(config.auth.jwt_ttl)),
             config,

@@ -93,6 +93,25 @@ pub struct HttpConfig {
     /// Cloudflare's edge and Render's proxy). 0 trusts only `TRUSTED_PROXIES`.
     #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 0, global = true)]
     pub trusted_proxy_hops: usize,
+    /// Requests served at once; more wait briefly in a queue, then get 503 (load shedding).
+    #[arg(
+        long,
+        env = "MAX_CONCURRENT_REQUESTS",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub max_concurrent_requests: usize,
+    /// Requests that may wait for a free slot when `MAX_CONCURRENT_REQUESTS` are running.
+    #[arg(
+        long,
+        env = "MAX_QUEUED_REQUESTS",
+        default_value_t = 256,
+        global = true
+    )]
+    pub max_queued_requests: usize,
+    /// Milliseconds a queued request waits for a slot before it gets 503.
+    #[arg(long, env = "QUEUE_TIMEOUT", value_parser = parse_ms, default_value = "100", global = true)]
+    pub queue_timeout: Duration,
     /// Milliseconds between SIGTERM and closing the listener, while health answers 503 so load
     /// balancers stop sending traffic.
     #[arg(long, env = "SHUTDOWN_DRAIN_DELAY", value_parser = parse_ms, default_value = "1000", global = true)]
@@ -259,6 +278,9 @@ impl Config {
         }
         if let Err(problem) = self.http.trusted_nets() {
             return err("TRUSTED_PROXIES", &problem);
+        }
+        if self.http.max_concurrent_requests == 0 {
+            return err("MAX_CONCURRENT_REQUESTS", "must be at least 1");
         }
         if self.http.body_limit == 0 {
             return err("BODY_LIMIT", "must be at least 1 byte");

@@ -166,6 +166,8 @@ pub struct Stats {
     pub pool: PoolStats,
     /// Process memory.
     pub memory: MemoryUsage,
+    /// Requests in flight, queued and shed.
+    pub admission: crate::middleware::load_shed::AdmissionStats,
 }
 
 /// Live figures of this instance (operator token or admin).
@@ -190,5 +192,6 @@ pub async fn get_stats(state: AppState, _op: Operator) -> AppResult<AppJson<Stat
             max_size: pool.max_size,
         },
         memory: memory::usage(),
+        admission: state.admission.stats(),
     }))
 }

@@ -15,13 +15,16 @@
 //!    (timeout, body limit), turning them into the API.md §1 envelope.
 //! 7. CORS: answers preflights before any limit counts them.
 //! 8. Compression: compresses what the handlers and inner layers produce.
-//! 9. Timeout: 504 after `REQUEST_TIMEOUT`; inside compression so the clock covers the handler.
-//! 10. Body limit: 413 for a declared or streamed body over `BODY_LIMIT`.
+//! 9. Load shedding: at most `MAX_CONCURRENT_REQUESTS` in flight, a short queue, then 503 at
+//!    once; outside the timeout so a queued request's wait is not counted against it.
+//! 10. Timeout: 504 after `REQUEST_TIMEOUT`; inside compression so the clock covers the handler.
+//! 11. Body limit: 413 for a declared or streamed body over `BODY_LIMIT`.
 //!
 //! Every position is pinned by a test in `tests/api/middleware.rs`.
 
 mod access_log;
 mod json_errors;
+pub mod load_shed;
 
 use axum::{
     Router,
@@ -58,6 +61,10 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             http.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.admission.clone(),
+            load_shed::admit,
         ))
         .layer(CompressionLayer::new())
         .layer(cors(&http.cors_origins))

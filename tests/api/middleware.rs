@@ -262,3 +262,50 @@ async fn graceful_shutdown_finishes_in_flight_requests_and_turns_health_503() {
         "listener closed"
     );
 }
+
+#[tokio::test]
+async fn beyond_the_in_flight_cap_requests_are_shed_at_once_and_health_still_answers() {
+    let app = TestApp::spawn_with(|c| {
+        c.http.max_concurrent_requests = 2;
+        c.http.max_queued_requests = 1;
+        c.http.queue_timeout = Duration::from_millis(50);
+    })
+    .await;
+    // Two requests in flight, each waiting for the rest of its body.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(app.socket()).await.expect("connect");
+        let head = "POST /api/auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 60\r\nconnection: close\r\n\r\n{\"email\":";
+        stream.write_all(head.as_bytes()).await.expect("write");
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let start = Instant::now();
+    let (status, headers, body) = app.request(Method::GET, "/api/courses", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "overloaded");
+    assert!(headers.contains_key("retry-after"));
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "shed quickly: {:?}",
+        start.elapsed()
+    );
+    let (status, _) = app.get_health().await;
+    assert_eq!(status, StatusCode::OK, "health is never shed");
+
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, _) = app.get("/api/courses", None).await;
+    assert_eq!(status, StatusCode::OK, "admitted again once slots are free");
+    let (_, stats) = app
+        .get("/api/performance/stats", Some(crate::helpers::OPS_TOKEN))
+        .await;
+    assert!(
+        stats["admission"]["shed"].as_u64().unwrap_or(0) >= 1,
+        "{stats}"
+    );
+    assert!(
+        stats["admission"]["peakInFlight"].as_u64().unwrap_or(0) >= 2,
+        "{stats}"
+    );
+}
