@@ -62,6 +62,19 @@ start false; endpoints; stop
 echo "== CACHE_ENABLED=true"
 start true; endpoints
 
+# Memory hit against /api/health, interleaved so that drift in the machine's load hits both
+# alike: three rounds of (health, catalogue), each run 5 s; the ratio of each round and the median.
+rps() { wrk -t2 -c"$CONNS" -d5s "$API$1" | awk '/Requests\/sec/ {print $2}'; }
+RATIOS=()
+for round in 1 2 3; do
+  H=$(rps /api/health); C=$(rps /api/courses)
+  R=$(awk -v c="$C" -v h="$H" 'BEGIN { printf "%.1f", 100 * c / h }')
+  RATIOS+=("$R")
+  printf 'round %s: GET /api/health %s req/s, GET /api/courses (memory hit) %s req/s: %s %%\n' "$round" "$H" "$C" "$R"
+done
+printf 'median ratio: %s %%\n' "$(printf '%s\n' "${RATIOS[@]}" | sort -n | sed -n 2p)"
+printf 'catalogue page body: %s bytes, health body: %s bytes\n' "$(curl -s "$API/api/courses" | wc -c)" "$(curl -s "$API/api/health" | wc -c)"
+
 # A catalogue-heavy mix: every catalogue page by category and level, and every published
 # course page, requested at random by wrk's Lua script.
 psql "$DATABASE_URL" -Atc "select '/api/courses/' || id from course where status = 'published'" > "$WORK/paths"
