@@ -12,7 +12,10 @@ use uuid::Uuid;
 use crate::{
     cache::Tag,
     error::{AppError, AppResult, ErrorBody},
-    extract::{AppJson, AppQuery, AuthUser, Page, Role, pagination::bad_query},
+    extract::{
+        AppJson, AppQuery, AuthUser, Page, Role,
+        pagination::{bad_query, id_param},
+    },
     jsontime,
     state::AppState,
 };
@@ -213,13 +216,7 @@ pub async fn list_progress(
     AppQuery(q): AppQuery<ProgressQuery>,
 ) -> AppResult<AppJson<ProgressList>> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    let course = match q.course_id.as_deref().filter(|s| !s.is_empty()) {
-        Some(raw) => Some(
-            Uuid::parse_str(raw.trim())
-                .map_err(|_| bad_query("courseId", "must be a course id"))?,
-        ),
-        None => None,
-    };
+    let course = id_param("courseId", q.course_id.as_deref())?;
     let db = state.db().await?;
     // Whose records the caller may read: a student only their own; otherwise the course's.
     let only_user = match caller.role {

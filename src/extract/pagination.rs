@@ -87,6 +87,17 @@ pub fn bad_query(param: &str, problem: impl Into<String>) -> AppError {
     }
 }
 
+/// An optional id in the query string (`?courseId=`): absent or empty is `None`, anything but
+/// a UUID is a 400 naming the parameter.
+pub fn id_param(param: &str, raw: Option<&str>) -> Result<Option<Uuid>, AppError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => Uuid::parse_str(s)
+            .map(Some)
+            .map_err(|_| bad_query(param, "must be an id (UUID)")),
+    }
+}
+
 /// Encodes a sort key as an opaque cursor.
 pub fn encode_cursor(ts: DateTime<Utc>, id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{id}", ts.timestamp_micros()))

@@ -12,7 +12,7 @@ use super::handlers::visible_quiz;
 use crate::{
     cache::Tag,
     error::{AppError, AppResult, ErrorBody, ResultExt},
-    extract::{AppJson, AppQuery, AuthUser, IdPath, IdPath2, Page, Role, pagination::bad_query},
+    extract::{AppJson, AppQuery, AuthUser, IdPath, IdPath2, Page, Role, pagination::id_param},
     jsontime,
     state::AppState,
     validate::Validator,
@@ -113,13 +113,7 @@ pub async fn list_quiz_attempts(
     let (_, privileged) = visible_quiz(&db, id, caller).await?;
     // A student's `userId` is ignored: they only ever see their own.
     let user = if privileged {
-        match q.user_id.as_deref().filter(|s| !s.is_empty()) {
-            Some(raw) => Some(
-                Uuid::parse_str(raw.trim())
-                    .map_err(|_| bad_query("userId", "must be a user id"))?,
-            ),
-            None => None,
-        }
+        id_param("userId", q.user_id.as_deref())?
     } else {
         Some(caller.id)
     };

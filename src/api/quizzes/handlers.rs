@@ -13,7 +13,7 @@ use crate::{
     api::courses::repo as courses,
     cache::{CacheKind, Cached, Loaded, Tag},
     error::{AppError, AppResult, ErrorBody},
-    extract::{AppJson, AppQuery, AuthUser, IdPath, Page, Role, pagination::bad_query},
+    extract::{AppJson, AppQuery, AuthUser, IdPath, Page, Role, pagination::id_param},
     state::AppState,
 };
 
@@ -52,13 +52,7 @@ pub async fn list_quizzes(
 ) -> AppResult<AppJson<QuizList>> {
     caller.require(&[Role::Formateur, Role::Admin])?;
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    let course = match q.course_id.as_deref().filter(|s| !s.is_empty()) {
-        Some(raw) => Some(
-            Uuid::parse_str(raw.trim())
-                .map_err(|_| bad_query("courseId", "must be a course id"))?,
-        ),
-        None => None,
-    };
+    let course = id_param("courseId", q.course_id.as_deref())?;
     let owner = (!caller.is_admin()).then_some(caller.id);
     let db = state.db().await?;
     let rows = repo::list_quizzes(&db, course, owner, &page).await?;
