@@ -15,14 +15,17 @@
 //!    (timeout, body limit), turning them into the API.md §1 envelope.
 //! 7. CORS: answers preflights before any limit counts them.
 //! 8. Compression: compresses what the handlers and inner layers produce.
-//! 9. Load shedding: at most `MAX_CONCURRENT_REQUESTS` in flight, a short queue, then 503 at
+//! 9. Client IP: resolves the caller's address (trusted proxies only) before anything that
+//!    keys on it.
+//! 10. Load shedding: at most `MAX_CONCURRENT_REQUESTS` in flight, a short queue, then 503 at
 //!    once; outside the timeout so a queued request's wait is not counted against it.
-//! 10. Timeout: 504 after `REQUEST_TIMEOUT`; inside compression so the clock covers the handler.
-//! 11. Body limit: 413 for a declared or streamed body over `BODY_LIMIT`.
+//! 11. Timeout: 504 after `REQUEST_TIMEOUT`; inside compression so the clock covers the handler.
+//! 12. Body limit: 413 for a declared or streamed body over `BODY_LIMIT`.
 //!
 //! Every position is pinned by a test in `tests/api/middleware.rs`.
 
 mod access_log;
+pub mod client_ip;
 mod json_errors;
 pub mod load_shed;
 
@@ -65,6 +68,14 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn_with_state(
             state.admission.clone(),
             load_shed::admit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(client_ip::ProxyTrust {
+                // Validated at start-up (Config::validate), so nothing is dropped here.
+                nets: http.trusted_nets().unwrap_or_default(),
+                hops: http.trusted_proxy_hops,
+            }),
+            client_ip::resolve,
         ))
         .layer(CompressionLayer::new())
         .layer(cors(&http.cors_origins))
