@@ -18,7 +18,7 @@
 //! 9. Client IP: resolves the caller's address (trusted proxies only) before anything that
 //!    keys on it.
 //! 10. Load shedding: at most `MAX_CONCURRENT_REQUESTS` in flight, a short queue, then 503 at
-//!    once; outside the timeout so a queued request's wait is not counted against it.
+//!     once; outside the timeout so a queued request's wait is not counted against it.
 //! 11. Timeout: 504 after `REQUEST_TIMEOUT`; inside compression so the clock covers the handler.
 //! 12. Body limit: 413 for a declared or streamed body over `BODY_LIMIT`.
 //!
