@@ -22,7 +22,8 @@
 //! 11. Timeout: 504 after `REQUEST_TIMEOUT`; inside compression so the clock covers the handler.
 //! 12. Body limit: 413 for a declared or streamed body over `BODY_LIMIT`.
 //!
-//! Every position is pinned by a test in `tests/api/middleware.rs`.
+//! Every layer is pinned by a test in `tests/api/middleware.rs` (the client-IP rules by the unit
+//! tests of `client_ip.rs`).
 
 mod access_log;
 pub mod client_ip;
