@@ -62,7 +62,20 @@ impl App {
             config.http.max_queued_requests,
             config.http.queue_timeout,
         ));
+        let l = &config.limits;
+        let limits = crate::ratelimit::RateLimits::new(
+            [
+                l.rate_limit_auth,
+                l.rate_limit_dashboard,
+                l.rate_limit_courses,
+                l.rate_limit_quizzes,
+                l.rate_limit_upload,
+                l.rate_limit_default,
+            ],
+            l.rate_limit_ip_ceiling,
+        );
         let state = AppState::new(AppInner {
+            limits,
             admission,
             cache,
             jwt: JwtKeys::new(&secret, Duration::from_secs(config.auth.jwt_ttl)),
@@ -76,6 +89,7 @@ impl App {
         });
         tokio::spawn(boot(state.clone()));
         tokio::spawn(probe_loop(state.clone()));
+        tokio::spawn(prune_rate_limits(state.clone()));
         tokio::spawn(cache::invalidation::listen(
             state.cache.clone(),
             state.config.redis.clone(),
@@ -269,5 +283,17 @@ async fn probe_loop(state: AppState) {
             }
         }
         last = now;
+    }
+}
+
+/// Drops rate-limit keys whose allowance is whole again, every minute (governor's key maps never
+/// shrink by themselves).
+async fn prune_rate_limits(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            _ = tick.tick() => state.limits.prune(),
+        }
     }
 }

@@ -27,6 +27,7 @@ pub mod memory;
 pub mod middleware;
 pub mod openapi;
 pub mod password;
+pub mod ratelimit;
 pub mod redis;
 pub mod seed;
 pub mod shutdown;

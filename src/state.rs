@@ -26,6 +26,8 @@ pub struct AppInner {
     pub db: Pool,
     /// Redis client with the service's key prefix and fail-fast options.
     pub redis: Redis,
+    /// Rate limiters.
+    pub limits: crate::ratelimit::RateLimits,
     /// Load-shedding admission control.
     pub admission: std::sync::Arc<crate::middleware::load_shed::Admission>,
     /// The two-tier cache.

@@ -168,6 +168,10 @@ pub struct Stats {
     pub memory: MemoryUsage,
     /// Requests in flight, queued and shed.
     pub admission: crate::middleware::load_shed::AdmissionStats,
+    /// Allowed and refused requests per route group and identity kind.
+    pub rate_limits: Vec<crate::ratelimit::GroupStats>,
+    /// Callers currently tracked by the rate limiters.
+    pub rate_limit_keys: usize,
 }
 
 /// Live figures of this instance (operator token or admin).
@@ -193,5 +197,7 @@ pub async fn get_stats(state: AppState, _op: Operator) -> AppResult<AppJson<Stat
         },
         memory: memory::usage(),
         admission: state.admission.stats(),
+        rate_limits: state.limits.stats(),
+        rate_limit_keys: state.limits.tracked_keys(),
     }))
 }

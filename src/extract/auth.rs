@@ -75,8 +75,8 @@ impl AuthUser {
 }
 
 /// The bearer token of the request, from the header or else the cookie.
-pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
         return scheme
@@ -84,8 +84,7 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
             .then(|| token.trim())
             .filter(|t| !t.is_empty());
     }
-    parts
-        .headers
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -114,7 +113,7 @@ impl FromRequestParts<AppState> for AuthUser {
         if let Some(user) = parts.extensions.get::<Self>() {
             return Ok(*user);
         }
-        let token = bearer_token(parts).ok_or(AppError::Unauthorized)?;
+        let token = bearer_token(&parts.headers).ok_or(AppError::Unauthorized)?;
         let claims = state.jwt.verify(token).ok_or(INVALID_TOKEN)?;
         // Role and status are cached in memory only (the PRINCIPAL row of the policy table);
         // a change to the account invalidates them on every instance.
@@ -172,7 +171,7 @@ impl OptionalFromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Option<Self>, AppError> {
-        if bearer_token(parts).is_none() {
+        if bearer_token(&parts.headers).is_none() {
             return Ok(None);
         }
         <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
@@ -195,7 +194,7 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let token = bearer_token(parts).ok_or(AppError::Unauthorized)?;
+        let token = bearer_token(&parts.headers).ok_or(AppError::Unauthorized)?;
         if let Some(ops) = &state.config.ops.ops_token {
             use secrecy::ExposeSecret;
             use subtle::ConstantTimeEq;

@@ -17,10 +17,11 @@
 //! 8. Compression: compresses what the handlers and inner layers produce.
 //! 9. Client IP: resolves the caller's address (trusted proxies only) before anything that
 //!    keys on it.
-//! 10. Load shedding: at most `MAX_CONCURRENT_REQUESTS` in flight, a short queue, then 503 at
+//! 10. Rate limit: per route group and caller, before a refused request takes a slot.
+//! 11. Load shedding: at most `MAX_CONCURRENT_REQUESTS` in flight, a short queue, then 503 at
 //!     once; outside the timeout so a queued request's wait is not counted against it.
-//! 11. Timeout: 504 after `REQUEST_TIMEOUT`; inside compression so the clock covers the handler.
-//! 12. Body limit: 413 for a declared or streamed body over `BODY_LIMIT`.
+//! 12. Timeout: 504 after `REQUEST_TIMEOUT`; inside compression so the clock covers the handler.
+//! 13. Body limit: 413 for a declared or streamed body over `BODY_LIMIT`.
 //!
 //! Every layer is pinned by a test in `tests/api/middleware.rs` (the client-IP rules by the unit
 //! tests of `client_ip.rs`).
@@ -29,6 +30,7 @@ mod access_log;
 pub mod client_ip;
 mod json_errors;
 pub mod load_shed;
+mod rate_limit;
 
 use axum::{
     Router,
@@ -69,6 +71,10 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn_with_state(
             state.admission.clone(),
             load_shed::admit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
         ))
         .layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::new(client_ip::ProxyTrust {

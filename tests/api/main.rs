@@ -16,4 +16,5 @@ mod notifications;
 mod openapi;
 mod progress;
 mod quizzes;
+mod rate_limit;
 mod users;

@@ -1,0 +1,384 @@
+//! Rate limits per route group and caller (API.md §5), in process, with GCRA (governor, the
+//! engine under tower_governor: its layer has one quota per layer and no way to report the
+//! remaining allowance in our headers, so the keyed limiters are used directly).
+//!
+//! The key is the user id for a request with a valid session token, the client IP otherwise
+//! (see [`crate::middleware::client_ip`]); every request also counts against a per-IP ceiling,
+//! so rotating accounts from one address does not escape. Key maps are pruned every minute
+//! (`retain_recent`), so a flood of distinct addresses cannot grow memory without bound.
+
+use std::{
+    num::NonZeroU32,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+
+use governor::{
+    Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+    middleware::StateInformationMiddleware,
+    state::keyed::DashMapStateStore,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// "N requests per S seconds", e.g. `10/60`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSpec {
+    /// Requests allowed in a window (also the burst).
+    pub limit: u32,
+    /// The window.
+    pub window: Duration,
+}
+
+impl std::str::FromStr for RateSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("expected requests/seconds such as 10/60, got {s:?}");
+        let (n, w) = s.trim().split_once('/').ok_or_else(bad)?;
+        let limit: u32 = n.trim().parse().map_err(|_| bad())?;
+        let secs: u64 = w.trim().parse().map_err(|_| bad())?;
+        if limit == 0 || secs == 0 {
+            return Err(bad());
+        }
+        Ok(Self {
+            limit,
+            window: Duration::from_secs(secs),
+        })
+    }
+}
+
+impl std::fmt::Display for RateSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.limit, self.window.as_secs())
+    }
+}
+
+/// Route groups, each with its own limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// `/api/auth/*`: guards passwords.
+    Auth,
+    /// `/api/dashboard/*`.
+    Dashboard,
+    /// Course routes.
+    Courses,
+    /// Quiz routes.
+    Quizzes,
+    /// Uploads.
+    Upload,
+    /// Everything else under `/api`.
+    Default,
+}
+
+impl Group {
+    /// Every group, in figure order.
+    pub const ALL: [Self; 6] = [
+        Self::Auth,
+        Self::Dashboard,
+        Self::Courses,
+        Self::Quizzes,
+        Self::Upload,
+        Self::Default,
+    ];
+
+    /// The group of a route template; `None` for routes never limited (health, metrics, docs).
+    pub fn of(route: &str) -> Option<Self> {
+        const EXEMPT: &[&str] = &[
+            "/api/health",
+            "/api/performance/health",
+            "/metrics",
+            "/api/openapi.json",
+            "/api/bot/webhook",
+        ];
+        if EXEMPT.contains(&route) || route.starts_with("/api/docs") {
+            return None;
+        }
+        Some(if route.starts_with("/api/auth/") {
+            Self::Auth
+        } else if route.starts_with("/api/dashboard/") {
+            Self::Dashboard
+        } else if route.ends_with("/image") {
+            Self::Upload
+        } else if route.contains("/quizzes") {
+            Self::Quizzes
+        } else if route.starts_with("/api/courses")
+            || route.contains("/courses")
+            || route == "/api/admin/course-approval"
+        {
+            Self::Courses
+        } else {
+            Self::Default
+        })
+    }
+
+    /// The name in headers and figures.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Dashboard => "dashboard",
+            Self::Courses => "courses",
+            Self::Quizzes => "quizzes",
+            Self::Upload => "upload",
+            Self::Default => "default",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|g| *g == self).unwrap_or(5)
+    }
+}
+
+type Keyed =
+    RateLimiter<String, DashMapStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+struct Limit {
+    spec: RateSpec,
+    limiter: Keyed,
+}
+
+impl Limit {
+    fn new(spec: RateSpec) -> Self {
+        let burst = NonZeroU32::new(spec.limit).unwrap_or(NonZeroU32::MIN);
+        let period = spec.window / spec.limit.max(1);
+        let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+            .unwrap_or_else(|| Quota::per_second(burst))
+            .allow_burst(burst);
+        Self {
+            spec,
+            limiter: RateLimiter::dashmap(quota).with_middleware::<StateInformationMiddleware>(),
+        }
+    }
+
+    fn check(&self, key: &str) -> Decision {
+        let period = self.spec.window / self.spec.limit.max(1);
+        match self.limiter.check_key(&key.to_owned()) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                // Time until the allowance is whole again.
+                let reset = period * (self.spec.limit - remaining.min(self.spec.limit));
+                Decision {
+                    allowed: true,
+                    spec: self.spec,
+                    remaining,
+                    reset,
+                }
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Decision {
+                    allowed: false,
+                    spec: self.spec,
+                    remaining: 0,
+                    reset: wait,
+                }
+            }
+        }
+    }
+}
+
+/// The outcome of a check, with what the headers report.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision {
+    /// Whether the request may proceed.
+    pub allowed: bool,
+    /// The limit that decided.
+    pub spec: RateSpec,
+    /// Requests left in the current allowance.
+    pub remaining: u32,
+    /// Until the allowance is whole again (allowed) or the next request may pass (refused).
+    pub reset: Duration,
+}
+
+/// Who is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// A signed-in user.
+    User,
+    /// An anonymous client, by IP.
+    Ip,
+}
+
+/// All limiters of the instance.
+pub struct RateLimits {
+    groups: Vec<Limit>,
+    ceiling: Limit,
+    counters: [[[AtomicU64; 2]; 2]; 6],
+}
+
+/// Allowed and refused requests of one group.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupStats {
+    /// Route group.
+    pub group: String,
+    /// The limit, `requests/seconds`.
+    pub limit: String,
+    /// Allowed, for signed-in users.
+    pub allowed_users: u64,
+    /// Refused, for signed-in users.
+    pub limited_users: u64,
+    /// Allowed, for anonymous clients.
+    pub allowed_ips: u64,
+    /// Refused, for anonymous clients.
+    pub limited_ips: u64,
+}
+
+impl RateLimits {
+    /// Limiters for the six groups (in [`Group::ALL`] order) and the per-IP ceiling.
+    pub fn new(groups: [RateSpec; 6], ceiling: RateSpec) -> Self {
+        Self {
+            groups: groups.into_iter().map(Limit::new).collect(),
+            ceiling: Limit::new(ceiling),
+            counters: Default::default(),
+        }
+    }
+
+    /// Counts one request of `group` by `key` coming from `ip`: the per-IP ceiling first, then
+    /// the group's own limit.
+    pub fn check(&self, group: Group, identity: Identity, key: &str, ip: &str) -> Decision {
+        let ceiling = self.ceiling.check(ip);
+        let decision = if ceiling.allowed {
+            self.groups[group.index()].check(key)
+        } else {
+            ceiling
+        };
+        let who = usize::from(identity == Identity::Ip);
+        let what = usize::from(!decision.allowed);
+        self.counters[group.index()][who][what].fetch_add(1, Ordering::Relaxed);
+        decision
+    }
+
+    /// Drops keys whose allowance is whole again, and returns the memory.
+    pub fn prune(&self) {
+        for l in self.groups.iter().chain(std::iter::once(&self.ceiling)) {
+            l.limiter.retain_recent();
+            l.limiter.shrink_to_fit();
+        }
+    }
+
+    /// Keys currently tracked, all limiters.
+    pub fn tracked_keys(&self) -> usize {
+        self.groups
+            .iter()
+            .chain(std::iter::once(&self.ceiling))
+            .map(|l| l.limiter.len())
+            .sum()
+    }
+
+    /// Figures per group.
+    pub fn stats(&self) -> Vec<GroupStats> {
+        Group::ALL
+            .iter()
+            .map(|g| {
+                let c = &self.counters[g.index()];
+                GroupStats {
+                    group: g.name().to_owned(),
+                    limit: self.groups[g.index()].spec.to_string(),
+                    allowed_users: c[0][0].load(Ordering::Relaxed),
+                    limited_users: c[0][1].load(Ordering::Relaxed),
+                    allowed_ips: c[1][0].load(Ordering::Relaxed),
+                    limited_ips: c[1][1].load(Ordering::Relaxed),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(s: &str) -> RateSpec {
+        s.parse().expect("spec")
+    }
+
+    #[test]
+    fn specs_parse_and_reject_nonsense() {
+        assert_eq!(
+            spec("10/60"),
+            RateSpec {
+                limit: 10,
+                window: Duration::from_secs(60)
+            }
+        );
+        for bad in ["", "10", "0/60", "10/0", "a/b", "-1/60"] {
+            assert!(bad.parse::<RateSpec>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn exactly_the_limit_passes_then_refusals_say_when_to_retry() {
+        let limits = RateLimits::new(
+            [
+                spec("3/60"),
+                spec("5/60"),
+                spec("5/60"),
+                spec("5/60"),
+                spec("5/300"),
+                spec("5/60"),
+            ],
+            spec("100/60"),
+        );
+        for i in 0..3 {
+            let d = limits.check(Group::Auth, Identity::Ip, "ip:1", "1");
+            assert!(d.allowed, "request {i}");
+            assert_eq!(d.remaining, 2 - i);
+        }
+        let refused = limits.check(Group::Auth, Identity::Ip, "ip:1", "1");
+        assert!(!refused.allowed);
+        assert!(
+            refused.reset > Duration::from_secs(10) && refused.reset <= Duration::from_secs(20),
+            "{:?}",
+            refused.reset
+        );
+        assert!(
+            limits.check(Group::Auth, Identity::Ip, "ip:2", "2").allowed,
+            "other callers are unaffected"
+        );
+        assert!(
+            limits
+                .check(Group::Courses, Identity::Ip, "ip:1", "1")
+                .allowed,
+            "other groups are unaffected"
+        );
+    }
+
+    #[test]
+    fn the_ip_ceiling_catches_rotating_accounts() {
+        let limits = RateLimits::new([spec("10/60"); 6], spec("4/60"));
+        for u in 0..4 {
+            assert!(
+                limits
+                    .check(Group::Default, Identity::User, &format!("u:{u}"), "9.9.9.9")
+                    .allowed
+            );
+        }
+        assert!(
+            !limits
+                .check(Group::Default, Identity::User, "u:fresh", "9.9.9.9")
+                .allowed
+        );
+    }
+
+    #[test]
+    fn routes_fall_into_their_groups() {
+        assert_eq!(Group::of("/api/auth/login"), Some(Group::Auth));
+        assert_eq!(Group::of("/api/dashboard/stats"), Some(Group::Dashboard));
+        assert_eq!(Group::of("/api/courses/{id}"), Some(Group::Courses));
+        assert_eq!(Group::of("/api/formateur/courses"), Some(Group::Courses));
+        assert_eq!(
+            Group::of("/api/formateur/quizzes/{id}/attempts"),
+            Some(Group::Quizzes)
+        );
+        assert_eq!(Group::of("/api/notifications"), Some(Group::Default));
+        for exempt in [
+            "/api/health",
+            "/api/performance/health",
+            "/metrics",
+            "/api/docs/{*rest}",
+        ] {
+            assert_eq!(Group::of(exempt), None, "{exempt}");
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Rate limits: exact per group, honest headers, identities that cannot be spoofed.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn exactly_the_limit_passes_then_429_with_the_contract_body_and_headers() {
+    let app = TestApp::spawn_with(|c| {
+        c.limits.rate_limit_enabled = true;
+        c.limits.rate_limit_auth = "3/60".parse().expect("spec");
+    })
+    .await;
+    let login = json!({"email": "nobody@example.com", "password": "wrong-password"});
+    for expected in ["2", "1", "0"] {
+        let (status, headers, _) = app
+            .request(Method::POST, "/api/auth/login", None, Some(login.clone()))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(headers["x-ratelimit-limit"], "3");
+        assert_eq!(headers["x-ratelimit-remaining"], expected);
+        assert_eq!(headers["ratelimit-policy"], "\"auth\";q=3;w=60");
+        assert!(
+            headers["ratelimit"]
+                .to_str()
+                .unwrap_or_default()
+                .starts_with(&format!("\"auth\";r={expected};t="))
+        );
+    }
+    let (status, headers, body) = app
+        .request(Method::POST, "/api/auth/login", None, Some(login.clone()))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error"], "Rate limit exceeded");
+    assert_eq!(
+        body["message"],
+        "Too many requests. Please try again later."
+    );
+    assert!(body["resetTime"].as_str().is_some_and(|t| t.ends_with('Z')));
+    let retry: u64 = headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((15..=21).contains(&retry), "one request per 20 s: {retry}");
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
+
+    // Other groups, health and liveness are not affected.
+    assert_eq!(app.get("/api/courses", None).await.0, StatusCode::OK);
+    for _ in 0..5 {
+        assert_eq!(app.get_health().await.0, StatusCode::OK);
+        assert_eq!(app.get("/api/health", None).await.0, StatusCode::OK);
+    }
+    let (_, stats) = app
+        .get("/api/performance/stats", Some(crate::helpers::OPS_TOKEN))
+        .await;
+    let auth = stats["rateLimits"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["group"] == "auth")
+        .cloned()
+        .expect("auth");
+    assert_eq!(auth["allowedIps"], 3);
+    assert_eq!(auth["limitedIps"], 1);
+}
+
+#[tokio::test]
+async fn a_spoofed_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+    let limited = TestApp::spawn_with(|c| {
+        c.limits.rate_limit_enabled = true;
+        c.limits.rate_limit_courses = "2/60".parse().expect("spec");
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let res = limited
+            .client
+            .get(format!("{}/api/courses", limited.addr))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .send()
+            .await
+            .expect("send");
+        statuses.push(res.status());
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ],
+        "one bucket: the header was ignored"
+    );
+
+    let proxied = TestApp::spawn_with(|c| {
+        c.limits.rate_limit_enabled = true;
+        c.limits.rate_limit_courses = "2/60".parse().expect("spec");
+        c.http.trusted_proxies = "127.0.0.1/32".to_owned();
+    })
+    .await;
+    for i in 0..3 {
+        let res = proxied
+            .client
+            .get(format!("{}/api/courses", proxied.addr))
+            .header("x-forwarded-for", format!("6.6.6.6, 203.0.113.{i}"))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "each client behind the proxy has its own bucket"
+        );
+    }
+    let res = proxied
+        .client
+        .get(format!("{}/api/courses", proxied.addr))
+        .header("x-forwarded-for", "9.9.9.9, 203.0.113.0")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        res.headers()["x-ratelimit-remaining"],
+        "0",
+        "the left-most, client-chosen entry does not pick the bucket"
+    );
+}
+
+#[tokio::test]
+async fn signed_in_users_have_their_own_allowance_under_an_ip_ceiling() {
+    let app = TestApp::spawn_with(|c| {
+        c.limits.rate_limit_enabled = true;
+        c.limits.rate_limit_default = "2/60".parse().expect("spec");
+        c.limits.rate_limit_ip_ceiling = "5/60".parse().expect("spec");
+    })
+    .await;
+    let a = app.user("student").await;
+    let b = app.user("student").await;
+    let c = app.user("student").await;
+    for u in [&a, &b] {
+        for _ in 0..2 {
+            assert_eq!(app.get("/api/notifications", u.t()).await.0, StatusCode::OK);
+        }
+        assert_eq!(
+            app.get("/api/notifications", u.t()).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    // Five requests of this address are spent (four allowed and two refused ones count):
+    // a third account from the same address is refused by the ceiling.
+    assert_eq!(
+        app.get("/api/notifications", c.t()).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
