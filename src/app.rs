@@ -73,7 +73,8 @@ impl App {
                 l.rate_limit_default,
             ],
             l.rate_limit_ip_ceiling,
-        );
+        )
+        .shared_through(redis.clone());
         let state = AppState::new(AppInner {
             limits,
             admission,

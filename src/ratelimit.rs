@@ -1,6 +1,11 @@
-//! Rate limits per route group and caller (API.md §5), in process, with GCRA (governor, the
-//! engine under tower_governor: its layer has one quota per layer and no way to report the
-//! remaining allowance in our headers, so the keyed limiters are used directly).
+//! Rate limits per route group and caller (API.md §5), with GCRA.
+//!
+//! Quotas hold across instances through Redis: one Lua script checks the per-IP ceiling and the
+//! group's limit and updates both, in one round trip. Every instance also runs the same limits
+//! in process (governor, the engine under tower_governor: its layer has one quota per layer and
+//! no way to report the remaining allowance in our headers, so the keyed limiters are used
+//! directly); their decision is used whenever Redis fails or is being skipped after a failure,
+//! so limiting never fails open.
 //!
 //! The key is the user id for a request with a valid session token, the client IP otherwise
 //! (see [`crate::middleware::client_ip`]); every request also counts against a per-IP ceiling,
@@ -203,6 +208,7 @@ pub enum Identity {
 pub struct RateLimits {
     groups: Vec<Limit>,
     ceiling: Limit,
+    shared: Option<shared::SharedLimits>,
     counters: [[[AtomicU64; 2]; 2]; 6],
 }
 
@@ -230,23 +236,65 @@ impl RateLimits {
         Self {
             groups: groups.into_iter().map(Limit::new).collect(),
             ceiling: Limit::new(ceiling),
+            shared: None,
             counters: Default::default(),
         }
     }
 
-    /// Counts one request of `group` by `key` coming from `ip`: the per-IP ceiling first, then
-    /// the group's own limit.
+    /// Also holds the quotas across instances through `redis`.
+    pub fn shared_through(mut self, redis: crate::redis::Redis) -> Self {
+        self.shared = Some(shared::SharedLimits::new(redis));
+        self
+    }
+
+    /// The decision for one request: the instances' shared one when Redis answers, this
+    /// instance's own otherwise (the local limiters always count, so they are warm when needed).
+    pub async fn check_shared(
+        &self,
+        group: Group,
+        identity: Identity,
+        key: &str,
+        ip: &str,
+    ) -> Decision {
+        let local = self.local(group, key, ip);
+        let decision = match &self.shared {
+            Some(shared) => shared
+                .check(
+                    group.name(),
+                    key,
+                    ip,
+                    self.groups[group.index()].spec,
+                    self.ceiling.spec,
+                )
+                .await
+                .unwrap_or(local),
+            None => local,
+        };
+        self.count(group, identity, &decision);
+        decision
+    }
+
+    /// Counts one request of `group` by `key` coming from `ip` in this instance only: the
+    /// per-IP ceiling first, then the group's own limit.
     pub fn check(&self, group: Group, identity: Identity, key: &str, ip: &str) -> Decision {
+        let decision = self.local(group, key, ip);
+        self.count(group, identity, &decision);
+        decision
+    }
+
+    fn local(&self, group: Group, key: &str, ip: &str) -> Decision {
         let ceiling = self.ceiling.check(ip);
-        let decision = if ceiling.allowed {
+        if ceiling.allowed {
             self.groups[group.index()].check(key)
         } else {
             ceiling
-        };
+        }
+    }
+
+    fn count(&self, group: Group, identity: Identity, decision: &Decision) {
         let who = usize::from(identity == Identity::Ip);
         let what = usize::from(!decision.allowed);
         self.counters[group.index()][who][what].fetch_add(1, Ordering::Relaxed);
-        decision
     }
 
     /// Drops keys whose allowance is whole again, and returns the memory.
@@ -379,6 +427,119 @@ mod tests {
             "/api/docs/{*rest}",
         ] {
             assert_eq!(Group::of(exempt), None, "{exempt}");
+        }
+    }
+}
+
+/// The shared (Redis) side of the limits.
+pub mod shared {
+    use std::{
+        sync::Mutex,
+        time::{Duration, Instant},
+    };
+
+    use fred::types::scripts::Script;
+
+    use super::{Decision, RateSpec};
+    use crate::redis::Redis;
+
+    /// GCRA over two keys (the IP ceiling, then the group), times in milliseconds. Returns
+    /// `{allowed, remaining, reset_ms, limited_by_ceiling}`.
+    const CHECK: &str = r"
+local now = tonumber(ARGV[1])
+local function gcra(key, period, burst, write)
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + period
+  local allow_at = new_tat - period * burst
+  if allow_at > now then return false, 0, allow_at - now end
+  if write then redis.call('SET', key, tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1) end
+  return true, math.floor((now - allow_at) / period), new_tat - now
+end
+local ok, rem, reset = gcra(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]), false)
+if not ok then return {0, 0, math.ceil(reset), 1} end
+local gok, grem, greset = gcra(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]), true)
+if not gok then return {0, 0, math.ceil(greset), 0} end
+gcra(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]), true)
+return {1, grem, math.ceil(greset), 0}";
+
+    /// How long Redis is skipped after a failure.
+    const BACKOFF: Duration = Duration::from_secs(2);
+
+    /// Shared limits in Redis.
+    pub struct SharedLimits {
+        redis: Redis,
+        script: Script,
+        skip_until: Mutex<Option<Instant>>,
+    }
+
+    impl SharedLimits {
+        /// Limits stored under `<prefix>rl:`.
+        pub fn new(redis: Redis) -> Self {
+            Self {
+                redis,
+                script: Script::from_lua(CHECK),
+                skip_until: Mutex::new(None),
+            }
+        }
+
+        /// The shared decision, or `None` when Redis cannot give one now.
+        pub async fn check(
+            &self,
+            group: &str,
+            key: &str,
+            ip: &str,
+            spec: RateSpec,
+            ceiling: RateSpec,
+        ) -> Option<Decision> {
+            if self
+                .skip_until
+                .lock()
+                .ok()
+                .and_then(|g| *g)
+                .is_some_and(|t| Instant::now() < t)
+            {
+                return None;
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_millis() as u64;
+            let period =
+                |s: RateSpec| (s.window.as_millis() as f64 / f64::from(s.limit.max(1))).to_string();
+            let keys = vec![
+                self.redis.key(&format!("rl:ip:{ip}")),
+                self.redis.key(&format!("rl:{group}:{key}")),
+            ];
+            let args = vec![
+                now.to_string(),
+                period(ceiling),
+                ceiling.limit.to_string(),
+                period(spec),
+                spec.limit.to_string(),
+            ];
+            let reply: Result<Vec<i64>, _> = self
+                .script
+                .evalsha_with_reload(self.redis.client(), keys, args)
+                .await;
+            match reply {
+                Ok(r) if r.len() == 4 => {
+                    let by_ceiling = r[3] == 1;
+                    Some(Decision {
+                        allowed: r[0] == 1,
+                        spec: if by_ceiling { ceiling } else { spec },
+                        remaining: u32::try_from(r[1].max(0)).unwrap_or(0),
+                        reset: Duration::from_millis(u64::try_from(r[2].max(0)).unwrap_or(0)),
+                    })
+                }
+                Ok(_) | Err(_) => {
+                    if let Ok(mut until) = self.skip_until.lock() {
+                        *until = Some(Instant::now() + BACKOFF);
+                    }
+                    tracing::debug!("shared rate limits unavailable; limiting in process");
+                    None
+                }
+            }
         }
     }
 }

@@ -45,7 +45,10 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         Some(claims) => (Identity::User, format!("u:{}", claims.sub)),
         None => (Identity::Ip, format!("ip:{ip_key}")),
     };
-    let decision = state.limits.check(group, identity, &key, &ip_key);
+    let decision = state
+        .limits
+        .check_shared(group, identity, &key, &ip_key)
+        .await;
     let mut response = if decision.allowed {
         next.run(req).await
     } else {

@@ -133,7 +133,7 @@ async fn signed_in_users_have_their_own_allowance_under_an_ip_ceiling() {
     let app = TestApp::spawn_with(|c| {
         c.limits.rate_limit_enabled = true;
         c.limits.rate_limit_default = "2/60".parse().expect("spec");
-        c.limits.rate_limit_ip_ceiling = "5/60".parse().expect("spec");
+        c.limits.rate_limit_ip_ceiling = "4/60".parse().expect("spec");
     })
     .await;
     let a = app.user("student").await;
@@ -148,10 +148,53 @@ async fn signed_in_users_have_their_own_allowance_under_an_ip_ceiling() {
             StatusCode::TOO_MANY_REQUESTS
         );
     }
-    // Five requests of this address are spent (four allowed and two refused ones count):
-    // a third account from the same address is refused by the ceiling.
+    // The four allowed requests spent the address's ceiling: a third account from the same
+    // address is refused by it.
     assert_eq!(
         app.get("/api/notifications", c.t()).await.0,
         StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn two_instances_sharing_redis_enforce_one_quota() {
+    let a = TestApp::spawn_with(|c| {
+        c.limits.rate_limit_enabled = true;
+        c.limits.rate_limit_courses = "4/60".parse().expect("spec");
+    })
+    .await;
+    let b = a.spawn_peer().await;
+    for app in [&a, &b, &a, &b] {
+        assert_eq!(app.get("/api/courses", None).await.0, StatusCode::OK);
+    }
+    assert_eq!(
+        a.get("/api/courses", None).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        b.get("/api/courses", None).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn with_redis_unreachable_each_instance_still_limits() {
+    let port = crate::helpers::dead_port().await;
+    let app = TestApp::spawn_with(|c| {
+        c.redis.redis_url = Some(format!("redis://127.0.0.1:{port}").into());
+        c.limits.rate_limit_enabled = true;
+        c.limits.rate_limit_courses = "2/60".parse().expect("spec");
+    })
+    .await;
+    let start = std::time::Instant::now();
+    assert_eq!(app.get("/api/courses", None).await.0, StatusCode::OK);
+    assert_eq!(app.get("/api/courses", None).await.0, StatusCode::OK);
+    let (status, headers, _) = app.request(Method::GET, "/api/courses", None, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "never fails open");
+    assert!(headers.contains_key("retry-after"));
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "no stall: {:?}",
+        start.elapsed()
     );
 }
