@@ -283,6 +283,14 @@ pub struct RateLimitConfig {
         global = true
     )]
     pub rate_limit_default: crate::ratelimit::RateSpec,
+    /// Allowance multipliers per role, e.g. `admin=2,formateur=1.5` (roles not listed: 1).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_ROLE_MULTIPLIERS",
+        default_value = "admin=2,formateur=1.5",
+        global = true
+    )]
+    pub rate_limit_role_multipliers: String,
     /// All requests of one IP address, whoever is signed in.
     #[arg(
         long,
@@ -291,6 +299,41 @@ pub struct RateLimitConfig {
         global = true
     )]
     pub rate_limit_ip_ceiling: crate::ratelimit::RateSpec,
+}
+
+impl RateLimitConfig {
+    /// The multiplier of `role` (1 when not listed or malformed; `validate` rejects malformed).
+    pub fn role_multiplier(&self, role: &str) -> f64 {
+        self.parse_multipliers()
+            .ok()
+            .and_then(|m| m.into_iter().find(|(r, _)| r == role).map(|(_, x)| x))
+            .unwrap_or(1.0)
+    }
+
+    fn parse_multipliers(&self) -> Result<Vec<(String, f64)>, String> {
+        self.rate_limit_role_multipliers
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|pair| {
+                let (role, x) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("expected role=multiplier, got {pair:?}"))?;
+                let x: f64 = x
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{pair:?} is not a number"))?;
+                if !(0.1..=10.0).contains(&x)
+                    || !matches!(role.trim(), "admin" | "formateur" | "student")
+                {
+                    return Err(format!(
+                        "{pair:?}: roles are admin, formateur, student; multipliers 0.1 to 10"
+                    ));
+                }
+                Ok((role.trim().to_owned(), x))
+            })
+            .collect()
+    }
 }
 
 /// Operator access.
@@ -345,6 +388,9 @@ impl Config {
         }
         if self.http.max_concurrent_requests == 0 {
             return err("MAX_CONCURRENT_REQUESTS", "must be at least 1");
+        }
+        if let Err(problem) = self.limits.parse_multipliers() {
+            return err("RATE_LIMIT_ROLE_MULTIPLIERS", &problem);
         }
         if self.http.body_limit == 0 {
             return err("BODY_LIMIT", "must be at least 1 byte");

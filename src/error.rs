@@ -69,6 +69,14 @@ pub enum AppError {
         /// Field name → what is wrong with it.
         details: Value,
     },
+    /// 429: beyond the caller's allowance (API.md §5 body).
+    #[error("Rate limit exceeded")]
+    RateLimited {
+        /// Seconds until a request may pass.
+        retry_after: u64,
+        /// When, as an ISO timestamp.
+        reset_time: String,
+    },
     /// 503: a dependency is unavailable or the service is overloaded.
     #[error("{message}")]
     Unavailable {
@@ -165,6 +173,13 @@ impl AppError {
                 code,
             },
             Self::Timeout => Self::Timeout,
+            Self::RateLimited {
+                retry_after,
+                reset_time,
+            } => Self::RateLimited {
+                retry_after: *retry_after,
+                reset_time: reset_time.clone(),
+            },
             Self::Internal(e) => Self::Internal(anyhow::anyhow!("{e:#}")),
         }
     }
@@ -181,6 +196,7 @@ impl AppError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -202,6 +218,7 @@ impl AppError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Validation { .. } => "validation_failed",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Timeout => "timeout",
             Self::Internal(_) => "internal_error",
         }
@@ -210,6 +227,23 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let Self::RateLimited {
+            retry_after,
+            reset_time,
+        } = &self
+        {
+            let body = serde_json::json!({
+                "error": "Rate limit exceeded",
+                "message": "Too many requests. Please try again later.",
+                "resetTime": reset_time,
+                "code": "rate_limited",
+            });
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            return response;
+        }
         let status = self.status();
         let code = self.code();
         let (message, details) = match &self {

@@ -156,8 +156,24 @@ impl Limit {
     }
 
     fn check(&self, key: &str) -> Decision {
+        self.check_n(key, 1)
+    }
+
+    fn check_n(&self, key: &str, cost: u32) -> Decision {
         let period = self.spec.window / self.spec.limit.max(1);
-        match self.limiter.check_key(&key.to_owned()) {
+        let n = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
+        let refused_for = |wait: Duration| Decision {
+            allowed: false,
+            spec: self.spec,
+            remaining: 0,
+            reset: wait,
+        };
+        let outcome = match self.limiter.check_key_n(&key.to_owned(), n) {
+            Ok(outcome) => outcome,
+            // More cells than the whole allowance: it can never pass.
+            Err(_) => return refused_for(self.spec.window),
+        };
+        match outcome {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 // Time until the allowance is whole again.
@@ -204,11 +220,62 @@ pub enum Identity {
     Ip,
 }
 
+/// One request to count.
+#[derive(Debug, Clone)]
+pub struct RateRequest {
+    /// Its route group.
+    pub group: Group,
+    /// Who is counted.
+    pub identity: Identity,
+    /// `u:<user id>` or `ip:<address>`.
+    pub key: String,
+    /// The client address (for the ceiling).
+    pub ip: String,
+    /// Cells it costs (1, or the items of a bulk request).
+    pub cost: u32,
+    /// The caller's role multiplier (`RATE_LIMIT_ROLE_MULTIPLIERS`).
+    pub role_multiplier: f64,
+}
+
+/// Adaptive allowances (the original's `AdaptiveRateLimiter`): each caller has a score in
+/// [-1, 1], +0.1 for each allowed request and -0.2 for each refused one; their limit is the
+/// base times 1 + score/2, so between 0.5x and 1.5x. Scores live in a bounded cache and are
+/// forgotten after ten idle minutes.
+pub struct Adaptive {
+    scores: moka::sync::Cache<String, f64>,
+}
+
+impl Default for Adaptive {
+    fn default() -> Self {
+        Self {
+            scores: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
+        }
+    }
+}
+
+impl Adaptive {
+    /// The caller's multiplier now.
+    pub fn multiplier(&self, key: &str) -> f64 {
+        1.0 + self.scores.get(key).unwrap_or(0.0) / 2.0
+    }
+
+    /// Moves the caller's score after a decision.
+    pub fn record(&self, key: &str, allowed: bool) {
+        let score = self.scores.get(key).unwrap_or(0.0);
+        let next = if allowed { score + 0.1 } else { score - 0.2 };
+        self.scores.insert(key.to_owned(), next.clamp(-1.0, 1.0));
+    }
+}
+
 /// All limiters of the instance.
 pub struct RateLimits {
     groups: Vec<Limit>,
     ceiling: Limit,
     shared: Option<shared::SharedLimits>,
+    adaptive: Adaptive,
     counters: [[[AtomicU64; 2]; 2]; 6],
 }
 
@@ -237,6 +304,7 @@ impl RateLimits {
             groups: groups.into_iter().map(Limit::new).collect(),
             ceiling: Limit::new(ceiling),
             shared: None,
+            adaptive: Adaptive::default(),
             counters: Default::default(),
         }
     }
@@ -249,29 +317,43 @@ impl RateLimits {
 
     /// The decision for one request: the instances' shared one when Redis answers, this
     /// instance's own otherwise (the local limiters always count, so they are warm when needed).
-    pub async fn check_shared(
-        &self,
-        group: Group,
-        identity: Identity,
-        key: &str,
-        ip: &str,
-    ) -> Decision {
-        let local = self.local(group, key, ip);
+    ///
+    /// The shared limit is the group's base scaled by the caller's adaptive multiplier (see
+    /// [`Adaptive`]) and role multiplier; the in-process fallback keeps the base.
+    pub async fn check_request(&self, req: &RateRequest) -> Decision {
+        let local = self.local_n(req.group, &req.key, &req.ip, req.cost);
+        let base = self.groups[req.group.index()].spec;
+        let mut spec = base;
+        spec.limit =
+            ((f64::from(base.limit) * self.adaptive.multiplier(&req.key) * req.role_multiplier)
+                .floor() as u32)
+                .max(1);
         let decision = match &self.shared {
             Some(shared) => shared
                 .check(
-                    group.name(),
-                    key,
-                    ip,
-                    self.groups[group.index()].spec,
+                    req.group.name(),
+                    &req.key,
+                    &req.ip,
+                    spec,
                     self.ceiling.spec,
+                    req.cost,
                 )
                 .await
                 .unwrap_or(local),
             None => local,
         };
-        self.count(group, identity, &decision);
+        self.adaptive.record(&req.key, decision.allowed);
+        self.count(req.group, req.identity, &decision);
         decision
+    }
+
+    fn local_n(&self, group: Group, key: &str, ip: &str, cost: u32) -> Decision {
+        let ceiling = self.ceiling.check_n(ip, cost);
+        if ceiling.allowed {
+            self.groups[group.index()].check_n(key, cost)
+        } else {
+            ceiling
+        }
     }
 
     /// Counts one request of `group` by `key` coming from `ip` in this instance only: the
@@ -443,14 +525,16 @@ pub mod shared {
     use super::{Decision, RateSpec};
     use crate::redis::Redis;
 
-    /// GCRA over two keys (the IP ceiling, then the group), times in milliseconds. Returns
+    /// GCRA over two keys (the IP ceiling, then the group), times in milliseconds, `cost` cells
+    /// at once. Returns
     /// `{allowed, remaining, reset_ms, limited_by_ceiling}`.
     const CHECK: &str = r"
 local now = tonumber(ARGV[1])
+local cost = tonumber(ARGV[6])
 local function gcra(key, period, burst, write)
   local tat = tonumber(redis.call('GET', key) or now)
   if tat < now then tat = now end
-  local new_tat = tat + period
+  local new_tat = tat + period * cost
   local allow_at = new_tat - period * burst
   if allow_at > now then return false, 0, allow_at - now end
   if write then redis.call('SET', key, tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1) end
@@ -491,6 +575,7 @@ return {1, grem, math.ceil(greset), 0}";
             ip: &str,
             spec: RateSpec,
             ceiling: RateSpec,
+            cost: u32,
         ) -> Option<Decision> {
             if self
                 .skip_until
@@ -517,6 +602,7 @@ return {1, grem, math.ceil(greset), 0}";
                 ceiling.limit.to_string(),
                 period(spec),
                 spec.limit.to_string(),
+                cost.max(1).to_string(),
             ];
             let reply: Result<Vec<i64>, _> = self
                 .script

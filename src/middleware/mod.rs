@@ -30,7 +30,7 @@ mod access_log;
 pub mod client_ip;
 mod json_errors;
 pub mod load_shed;
-mod rate_limit;
+pub mod rate_limit;
 
 use axum::{
     Router,

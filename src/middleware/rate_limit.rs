@@ -5,20 +5,19 @@
 use std::net::IpAddr;
 
 use axum::{
-    Json,
     extract::{MatchedPath, Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 use chrono::Utc;
-use serde_json::json;
 
 use super::client_ip::ClientIp;
 use crate::{
+    error::AppError,
     extract::auth::bearer_token,
     jsontime,
-    ratelimit::{Decision, Group, Identity},
+    ratelimit::{Decision, Group, Identity, RateRequest},
     state::AppState,
 };
 
@@ -41,14 +40,27 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     let ip_key = ip_key(ip);
     // A verified session token identifies the user (no database lookup here); anything else,
     // including a forged or expired token, is counted by address.
-    let (identity, key) = match bearer_token(req.headers()).and_then(|t| state.jwt.verify(t)) {
-        Some(claims) => (Identity::User, format!("u:{}", claims.sub)),
-        None => (Identity::Ip, format!("ip:{ip_key}")),
+    let claims = bearer_token(req.headers()).and_then(|t| state.jwt.verify(t));
+    let (identity, key, role_multiplier) = match &claims {
+        Some(c) => (
+            Identity::User,
+            format!("u:{}", c.sub),
+            state.config.limits.role_multiplier(&c.role),
+        ),
+        None => (Identity::Ip, format!("ip:{ip_key}"), 1.0),
     };
-    let decision = state
-        .limits
-        .check_shared(group, identity, &key, &ip_key)
-        .await;
+    let rate = RateRequest {
+        group,
+        identity,
+        key,
+        ip: ip_key,
+        cost: 1,
+        role_multiplier,
+    };
+    let decision = state.limits.check_request(&rate).await;
+    // Bulk handlers charge their extra items against the same allowance.
+    let mut req = req;
+    req.extensions_mut().insert(rate);
     let mut response = if decision.allowed {
         next.run(req).await
     } else {
@@ -70,19 +82,16 @@ fn ip_key(ip: IpAddr) -> String {
 }
 
 fn refused(decision: &Decision) -> Response {
+    rate_limited(decision).into_response()
+}
+
+/// The 429 for a refused decision.
+pub fn rate_limited(decision: &Decision) -> AppError {
     let reset = Utc::now() + chrono::Duration::from_std(decision.reset).unwrap_or_default();
-    let body = json!({
-        "error": "Rate limit exceeded",
-        "message": "Too many requests. Please try again later.",
-        "resetTime": jsontime::iso(reset),
-        "code": "rate_limited",
-    });
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-    let retry = decision.reset.as_secs_f64().ceil().max(1.0) as u64;
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry));
-    response
+    AppError::RateLimited {
+        retry_after: decision.reset.as_secs_f64().ceil().max(1.0) as u64,
+        reset_time: jsontime::iso(reset),
+    }
 }
 
 fn add_headers(headers: &mut HeaderMap, group: Group, d: &Decision) {

@@ -198,3 +198,112 @@ async fn with_redis_unreachable_each_instance_still_limits() {
         start.elapsed()
     );
 }
+
+#[tokio::test]
+async fn bulk_requests_cost_one_unit_per_item() {
+    let app = TestApp::spawn_with(|c| {
+        c.limits.rate_limit_enabled = true;
+        c.limits.rate_limit_quizzes = "10/60".parse().expect("spec");
+        c.limits.rate_limit_role_multipliers = String::new();
+    })
+    .await;
+    let f = app.user("formateur").await;
+    let ids = |n: usize| {
+        (0..n)
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect::<Vec<_>>()
+    };
+    // Eight unknown quizzes: eight units are spent, then the 404.
+    let (status, _) = app
+        .post(
+            "/api/formateur/quizzes/stats-batch",
+            f.t(),
+            json!({"quizIds": ids(8)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = app
+        .post(
+            "/api/formateur/quizzes/stats-batch",
+            f.t(),
+            json!({"quizIds": ids(4)}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "12 units > 10 (or 11 with the earned allowance): {body}"
+    );
+    assert_eq!(body["error"], "Rate limit exceeded");
+    let (status, _) = app
+        .post(
+            "/api/formateur/quizzes/stats-batch",
+            f.t(),
+            json!({"quizIds": ids(31)}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the list is capped"
+    );
+}
+
+#[tokio::test]
+async fn the_allowance_rises_with_good_behaviour_and_falls_with_abuse() {
+    let app = TestApp::spawn_with(|c| {
+        c.limits.rate_limit_enabled = true;
+        c.limits.rate_limit_default = "10/60".parse().expect("spec");
+    })
+    .await;
+    let s = app.user("student").await;
+    let mut limits = Vec::new();
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let (status, headers, _) = app
+            .request(Method::GET, "/api/notifications", s.t(), None)
+            .await;
+        statuses.push(status);
+        limits.push(
+            headers["x-ratelimit-limit"]
+                .to_str()
+                .expect("ascii")
+                .parse::<u32>()
+                .expect("number"),
+        );
+    }
+    assert_eq!(limits[0], 10, "starts at the base");
+    let peak = *limits.iter().max().expect("some");
+    assert!(
+        peak > 10 && peak <= 15,
+        "well-behaved callers earn more, at most 1.5x: {limits:?}"
+    );
+    let allowed = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!(
+        allowed > 10 && allowed <= 15,
+        "{allowed} allowed: {statuses:?}"
+    );
+    assert!(
+        *limits.last().expect("some") < peak,
+        "callers who keep hitting the limit get less: {limits:?}"
+    );
+    assert!(
+        limits.iter().all(|l| *l >= 5),
+        "never below 0.5x: {limits:?}"
+    );
+}
+
+#[tokio::test]
+async fn trusted_roles_get_a_larger_allowance() {
+    let app = TestApp::spawn_with(|c| {
+        c.limits.rate_limit_enabled = true;
+        c.limits.rate_limit_default = "10/60".parse().expect("spec");
+        c.limits.rate_limit_role_multipliers = "admin=2".to_owned();
+    })
+    .await;
+    let admin = app.user("admin").await;
+    let (_, headers, _) = app
+        .request(Method::GET, "/api/notifications", admin.t(), None)
+        .await;
+    assert_eq!(headers["x-ratelimit-limit"], "20");
+}

@@ -1,6 +1,6 @@
 //! Quiz handlers: list, create, read, statistics.
 
-use axum::http::StatusCode;
+use axum::{Extension, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -14,6 +14,8 @@ use crate::{
     cache::{CacheKind, Cached, Loaded, Tag},
     error::{AppError, AppResult, ErrorBody},
     extract::{AppJson, AppQuery, AuthUser, IdPath, Page, Role, pagination::id_param},
+    middleware::rate_limit::rate_limited,
+    ratelimit::RateRequest,
     state::AppState,
 };
 
@@ -207,6 +209,7 @@ pub const MAX_BATCH: usize = 30;
 pub async fn batch_quiz_stats(
     state: AppState,
     caller: AuthUser,
+    rate: Option<Extension<RateRequest>>,
     AppJson(body): AppJson<StatsBatch>,
 ) -> AppResult<AppJson<StatsBatchResult>> {
     caller.require(&[Role::Formateur, Role::Admin])?;
@@ -215,6 +218,19 @@ pub async fn batch_quiz_stats(
             "quizIds",
             format!("must hold between 1 and {MAX_BATCH} ids"),
         ));
+    }
+    // A bulk request costs one unit per item: the request itself paid one.
+    if let Some(Extension(rate)) = rate
+        && body.quiz_ids.len() > 1
+    {
+        let extra = RateRequest {
+            cost: body.quiz_ids.len() as u32 - 1,
+            ..rate
+        };
+        let decision = state.limits.check_request(&extra).await;
+        if !decision.allowed {
+            return Err(rate_limited(&decision));
+        }
     }
     let mut ids = Vec::with_capacity(body.quiz_ids.len());
     for (i, raw) in body.quiz_ids.iter().enumerate() {
