@@ -168,10 +168,9 @@ impl Limit {
             remaining: 0,
             reset: wait,
         };
-        let outcome = match self.limiter.check_key_n(&key.to_owned(), n) {
-            Ok(outcome) => outcome,
-            // More cells than the whole allowance: it can never pass.
-            Err(_) => return refused_for(self.spec.window),
+        // More cells than the whole allowance can never pass.
+        let Ok(outcome) = self.limiter.check_key_n(&key.to_owned(), n) else {
+            return refused_for(self.spec.window);
         };
         match outcome {
             Ok(snapshot) => {
