@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The rate limiter's cost on a memory-cache hit (see BENCHMARKS.md): two servers on the same
+# seeded database, one with RATE_LIMIT_ENABLED=false and one with limits too high to trigger,
+# measured in three interleaved rounds of GET /api/courses.
+#   scripts/bench-ratelimit.sh [seconds per round, default 5] [connections, default 64]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-5}"
+CONNS="${2:-64}"
+ELEARNING_DB_NAME=elearning_bench . scripts/services.sh
+cargo build --release --locked -q
+BIN="${CARGO_TARGET_DIR:-target}/release/elearning-api"
+export JWT_SECRET="bench-secret-bench-secret-bench-secret" RUST_LOG="elearning_api=warn" REDIS_KEY_PREFIX="bench:" MIN_CONNECTIONS=5
+$BIN seed >/dev/null
+PORT=18081 RATE_LIMIT_ENABLED=false $BIN serve & OFF=$!
+PORT=18082 RATE_LIMIT_ENABLED=true RATE_LIMIT_COURSES=1000000000/60 RATE_LIMIT_IP_CEILING=1000000000/60 $BIN serve & ON=$!
+trap 'kill $OFF $ON 2>/dev/null; wait 2>/dev/null' EXIT
+for port in 18081 18082; do
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/api/performance/health" >/dev/null && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$port/api/courses" >/dev/null
+done
+echo "wrk -t2 -c$CONNS -d${DURATION}s GET /api/courses (memory hit), release build, $(nproc) cores"
+for round in 1 2 3; do
+  off=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" http://127.0.0.1:18081/api/courses | awk '/Requests\/sec/ {print $2}')
+  on=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" http://127.0.0.1:18082/api/courses | awk '/Requests\/sec/ {print $2}')
+  echo "round $round: limiter off $off req/s, limiter on $on req/s: $(awk -v a="$off" -v b="$on" 'BEGIN { printf "%.1f", 100 * b / a }') %"
+done
