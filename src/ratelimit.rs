@@ -269,12 +269,72 @@ impl Adaptive {
     }
 }
 
+/// Cells of callers' shared allowances this instance holds.
+struct Lease {
+    left: std::sync::atomic::AtomicI64,
+    /// What Redis reported as remaining beyond the lease.
+    remaining: u32,
+    spec: RateSpec,
+    reset_at: std::time::Instant,
+    expires: std::time::Instant,
+}
+
+struct Leases(moka::sync::Cache<String, std::sync::Arc<Lease>>);
+
+impl Default for Leases {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+        )
+    }
+}
+
+impl Leases {
+    fn grant(&self, key: String, cells: u32, decision: &Decision) {
+        let now = std::time::Instant::now();
+        self.0.insert(
+            key,
+            std::sync::Arc::new(Lease {
+                left: std::sync::atomic::AtomicI64::new(i64::from(cells)),
+                remaining: decision.remaining,
+                spec: decision.spec,
+                reset_at: now + decision.reset,
+                expires: now + decision.spec.window,
+            }),
+        );
+    }
+
+    /// Spends one held cell, if any.
+    fn take(&self, key: &str) -> Option<Decision> {
+        let lease = self.0.get(key)?;
+        let now = std::time::Instant::now();
+        if now >= lease.expires {
+            self.0.invalidate(key);
+            return None;
+        }
+        let before = lease.left.fetch_sub(1, Ordering::AcqRel);
+        if before <= 0 {
+            return None;
+        }
+        Some(Decision {
+            allowed: true,
+            spec: lease.spec,
+            remaining: lease.remaining + u32::try_from(before - 1).unwrap_or(0),
+            reset: lease.reset_at.saturating_duration_since(now),
+        })
+    }
+}
+
 /// All limiters of the instance.
 pub struct RateLimits {
     groups: Vec<Limit>,
     ceiling: Limit,
     shared: Option<shared::SharedLimits>,
     adaptive: Adaptive,
+    leases: Leases,
     counters: [[[AtomicU64; 2]; 2]; 6],
 }
 
@@ -304,6 +364,7 @@ impl RateLimits {
             ceiling: Limit::new(ceiling),
             shared: None,
             adaptive: Adaptive::default(),
+            leases: Leases::default(),
             counters: Default::default(),
         }
     }
@@ -321,29 +382,58 @@ impl RateLimits {
     /// [`Adaptive`]) and role multiplier; the in-process fallback keeps the base.
     pub async fn check_request(&self, req: &RateRequest) -> Decision {
         let local = self.local_n(req.group, &req.key, &req.ip, req.cost);
+        let decision = match &self.shared {
+            Some(shared) => self.shared_decision(shared, req).await.unwrap_or(local),
+            None => local,
+        };
+        self.adaptive.record(&req.key, decision.allowed);
+        self.count(req.group, req.identity, &decision);
+        decision
+    }
+
+    /// The shared decision, spending this instance's lease of the caller's allowance first.
+    /// A lease is a tenth of the limit (at most 100 cells) taken from Redis in one call: a busy
+    /// caller costs one round trip per slice, and the instances together never admit more than
+    /// the quota (an unused slice expires with the window; it is never handed out twice).
+    async fn shared_decision(
+        &self,
+        shared: &shared::SharedLimits,
+        req: &RateRequest,
+    ) -> Option<Decision> {
+        let lease_key = format!("{}|{}|{}", req.group.name(), req.key, req.ip);
+        if req.cost == 1
+            && let Some(decision) = self.leases.take(&lease_key)
+        {
+            return Some(decision);
+        }
         let base = self.groups[req.group.index()].spec;
         let mut spec = base;
         spec.limit =
             ((f64::from(base.limit) * self.adaptive.multiplier(&req.key) * req.role_multiplier)
                 .floor() as u32)
                 .max(1);
-        let decision = match &self.shared {
-            Some(shared) => shared
-                .check(
-                    req.group.name(),
-                    &req.key,
-                    &req.ip,
-                    spec,
-                    self.ceiling.spec,
-                    req.cost,
-                )
-                .await
-                .unwrap_or(local),
-            None => local,
+        let wanted = if req.cost == 1 {
+            (spec.limit / 10).clamp(1, 100)
+        } else {
+            req.cost
         };
-        self.adaptive.record(&req.key, decision.allowed);
-        self.count(req.group, req.identity, &decision);
-        decision
+        let (decision, taken) = shared
+            .check(
+                req.group.name(),
+                &req.key,
+                &req.ip,
+                (spec, self.ceiling.spec),
+                (wanted, req.cost),
+            )
+            .await?;
+        if decision.allowed && taken > req.cost {
+            self.leases.grant(lease_key, taken - req.cost, &decision);
+        }
+        // The caller's allowance includes what this instance holds for it.
+        Some(Decision {
+            remaining: decision.remaining + taken.saturating_sub(req.cost),
+            ..decision
+        })
     }
 
     fn local_n(&self, group: Group, key: &str, ip: &str, cost: u32) -> Decision {
@@ -524,13 +614,13 @@ pub mod shared {
     use super::{Decision, RateSpec};
     use crate::redis::Redis;
 
-    /// GCRA over two keys (the IP ceiling, then the group), times in milliseconds, `cost` cells
-    /// at once. Returns
-    /// `{allowed, remaining, reset_ms, limited_by_ceiling}`.
+    /// GCRA over two keys (the IP ceiling, then the group), times in milliseconds: takes
+    /// `wanted` cells (a lease) when both allow it, else `needed` (the request's own cost).
+    /// Returns
+    /// `{allowed, remaining, reset_ms, limited_by_ceiling, cells_taken}`.
     const CHECK: &str = r"
 local now = tonumber(ARGV[1])
-local cost = tonumber(ARGV[6])
-local function gcra(key, period, burst, write)
+local function gcra(key, period, burst, cost, write)
   local tat = tonumber(redis.call('GET', key) or now)
   if tat < now then tat = now end
   local new_tat = tat + period * cost
@@ -539,12 +629,18 @@ local function gcra(key, period, burst, write)
   if write then redis.call('SET', key, tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1) end
   return true, math.floor((now - allow_at) / period), new_tat - now
 end
-local ok, rem, reset = gcra(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]), false)
-if not ok then return {0, 0, math.ceil(reset), 1} end
-local gok, grem, greset = gcra(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]), true)
-if not gok then return {0, 0, math.ceil(greset), 0} end
-gcra(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]), true)
-return {1, grem, math.ceil(greset), 0}";
+local function try(cost)
+  local ok, _, reset = gcra(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]), cost, false)
+  if not ok then return {0, 0, math.ceil(reset), 1, 0} end
+  local gok, grem, greset = gcra(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]), cost, true)
+  if not gok then return {0, 0, math.ceil(greset), 0, 0} end
+  gcra(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]), cost, true)
+  return {1, grem, math.ceil(greset), 0, cost}
+end
+local wanted, needed = tonumber(ARGV[6]), tonumber(ARGV[7])
+local r = try(wanted)
+if r[1] == 1 or wanted == needed then return r end
+return try(needed)";
 
     /// How long Redis is skipped after a failure.
     const BACKOFF: Duration = Duration::from_secs(2);
@@ -566,16 +662,18 @@ return {1, grem, math.ceil(greset), 0}";
             }
         }
 
-        /// The shared decision, or `None` when Redis cannot give one now.
+        /// The shared decision and the cells taken, or `None` when Redis cannot answer now.
+        /// `limits` is (the group's limit, the IP ceiling); `cells` is (a lease to take when
+        /// possible, the request's own cost).
         pub async fn check(
             &self,
             group: &str,
             key: &str,
             ip: &str,
-            spec: RateSpec,
-            ceiling: RateSpec,
-            cost: u32,
-        ) -> Option<Decision> {
+            limits: (RateSpec, RateSpec),
+            cells: (u32, u32),
+        ) -> Option<(Decision, u32)> {
+            let ((spec, ceiling), (wanted, needed)) = (limits, cells);
             if self
                 .skip_until
                 .lock()
@@ -601,21 +699,23 @@ return {1, grem, math.ceil(greset), 0}";
                 ceiling.limit.to_string(),
                 period(spec),
                 spec.limit.to_string(),
-                cost.max(1).to_string(),
+                wanted.max(needed).max(1).to_string(),
+                needed.max(1).to_string(),
             ];
             let reply: Result<Vec<i64>, _> = self
                 .script
                 .evalsha_with_reload(self.redis.client(), keys, args)
                 .await;
             match reply {
-                Ok(r) if r.len() == 4 => {
+                Ok(r) if r.len() == 5 => {
                     let by_ceiling = r[3] == 1;
-                    Some(Decision {
+                    let decision = Decision {
                         allowed: r[0] == 1,
                         spec: if by_ceiling { ceiling } else { spec },
                         remaining: u32::try_from(r[1].max(0)).unwrap_or(0),
                         reset: Duration::from_millis(u64::try_from(r[2].max(0)).unwrap_or(0)),
-                    })
+                    };
+                    Some((decision, u32::try_from(r[4].max(0)).unwrap_or(0)))
                 }
                 Ok(_) | Err(_) => {
                     if let Ok(mut until) = self.skip_until.lock() {

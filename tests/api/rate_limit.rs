@@ -307,3 +307,32 @@ async fn trusted_roles_get_a_larger_allowance() {
         .await;
     assert_eq!(headers["x-ratelimit-limit"], "20");
 }
+
+#[tokio::test]
+async fn leased_slices_never_let_two_instances_admit_more_than_the_quota() {
+    let a = TestApp::spawn_with(|c| {
+        c.limits.rate_limit_enabled = true;
+        // 40/60: each instance leases four cells at a time.
+        c.limits.rate_limit_courses = "40/60".parse().expect("spec");
+    })
+    .await;
+    let b = a.spawn_peer().await;
+    let (mut allowed, mut refused) = (0, 0);
+    for i in 0..150 {
+        let app = if i % 3 == 0 { &b } else { &a };
+        let (status, headers, _) = app.request(Method::GET, "/api/courses", None, None).await;
+        assert!(headers.contains_key("x-ratelimit-remaining"));
+        match status {
+            StatusCode::OK => allowed += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // At most the quota grown by the adaptive 1.5x (60), at least the quota less the slices the
+    // two instances may still hold unused.
+    assert!(
+        (34..=60).contains(&allowed),
+        "{allowed} admitted, {refused} refused"
+    );
+    assert_eq!(allowed + refused, 150);
+}
