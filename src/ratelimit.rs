@@ -264,8 +264,11 @@ impl Adaptive {
     /// Moves the caller's score after a decision.
     pub fn record(&self, key: &str, allowed: bool) {
         let score = self.scores.get(key).unwrap_or(0.0);
-        let next = if allowed { score + 0.1 } else { score - 0.2 };
-        self.scores.insert(key.to_owned(), next.clamp(-1.0, 1.0));
+        let next = (if allowed { score + 0.1 } else { score - 0.2 }).clamp(-1.0, 1.0);
+        // A well-behaved caller sits at the top: no write on its hot path.
+        if next != score {
+            self.scores.insert(key.to_owned(), next);
+        }
     }
 }
 
@@ -376,16 +379,19 @@ impl RateLimits {
     }
 
     /// The decision for one request: the instances' shared one when Redis answers, this
-    /// instance's own otherwise (the local limiters always count, so they are warm when needed).
+    /// instance's own otherwise.
     ///
     /// The shared limit is the group's base scaled by the caller's adaptive multiplier (see
     /// [`Adaptive`]) and role multiplier; the in-process fallback keeps the base.
     pub async fn check_request(&self, req: &RateRequest) -> Decision {
-        let local = self.local_n(req.group, &req.key, &req.ip, req.cost);
-        let decision = match &self.shared {
-            Some(shared) => self.shared_decision(shared, req).await.unwrap_or(local),
-            None => local,
+        let shared = match &self.shared {
+            Some(shared) => self.shared_decision(shared, req).await,
+            None => None,
         };
+        // In-process limits decide when Redis cannot: they start from a fresh allowance then,
+        // which may admit one more burst per instance, never an unlimited flow.
+        let decision =
+            shared.unwrap_or_else(|| self.local_n(req.group, &req.key, &req.ip, req.cost));
         self.adaptive.record(&req.key, decision.allowed);
         self.count(req.group, req.identity, &decision);
         decision
