@@ -236,39 +236,55 @@ pub struct RateRequest {
     pub role_multiplier: f64,
 }
 
-/// Adaptive allowances (the original's `AdaptiveRateLimiter`): each caller has a score in
-/// [-1, 1], +0.1 for each allowed request and -0.2 for each refused one; their limit is the
-/// base times 1 + score/2, so between 0.5x and 1.5x. Scores live in a bounded cache and are
-/// forgotten after ten idle minutes.
-pub struct Adaptive {
-    scores: moka::sync::Cache<String, f64>,
+/// A 64-bit key for a caller's in-memory state, so the hot path allocates nothing to find it.
+fn slot(parts: &[&str]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static SEED: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let mut h = SEED
+        .get_or_init(std::collections::hash_map::RandomState::new)
+        .build_hasher();
+    for p in parts {
+        h.write(p.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
 }
 
-impl Default for Adaptive {
-    fn default() -> Self {
-        Self {
-            scores: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_idle(Duration::from_secs(600))
-                .build(),
-        }
-    }
+/// Most callers tracked in memory; past it, state starts afresh (a flood of distinct addresses
+/// cannot exhaust memory).
+const MAX_TRACKED: usize = 100_000;
+
+/// Adaptive allowances (the original's `AdaptiveRateLimiter`): each caller has a score in
+/// [-1, 1], +0.1 for each allowed request and -0.2 for each refused one; their limit is the
+/// base times 1 + score/2, so between 0.5x and 1.5x. Scores idle for ten minutes are dropped.
+#[derive(Default)]
+pub struct Adaptive {
+    scores: dashmap::DashMap<u64, (f64, std::time::Instant)>,
 }
 
 impl Adaptive {
     /// The caller's multiplier now.
     pub fn multiplier(&self, key: &str) -> f64 {
-        1.0 + self.scores.get(key).unwrap_or(0.0) / 2.0
+        1.0 + self.scores.get(&slot(&[key])).map_or(0.0, |e| e.0) / 2.0
     }
 
     /// Moves the caller's score after a decision.
     pub fn record(&self, key: &str, allowed: bool) {
-        let score = self.scores.get(key).unwrap_or(0.0);
-        let next = (if allowed { score + 0.1 } else { score - 0.2 }).clamp(-1.0, 1.0);
-        // A well-behaved caller sits at the top: no write on its hot path.
-        if next != score {
-            self.scores.insert(key.to_owned(), next);
+        let step = if allowed { 0.1 } else { -0.2 };
+        let now = std::time::Instant::now();
+        let mut entry = self.scores.entry(slot(&[key])).or_insert((0.0, now));
+        entry.0 = (entry.0 + step).clamp(-1.0, 1.0);
+        entry.1 = now;
+    }
+
+    fn prune(&self) {
+        let idle = Duration::from_secs(600);
+        self.scores.retain(|_, (_, seen)| seen.elapsed() < idle);
+        if self.scores.len() > MAX_TRACKED {
+            self.scores.clear();
         }
+        self.scores.shrink_to_fit();
     }
 }
 
@@ -282,40 +298,29 @@ struct Lease {
     expires: std::time::Instant,
 }
 
-struct Leases(moka::sync::Cache<String, std::sync::Arc<Lease>>);
-
-impl Default for Leases {
-    fn default() -> Self {
-        Self(
-            moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(300))
-                .build(),
-        )
-    }
-}
+#[derive(Default)]
+struct Leases(dashmap::DashMap<u64, Lease>);
 
 impl Leases {
-    fn grant(&self, key: String, cells: u32, decision: &Decision) {
+    fn grant(&self, key: u64, cells: u32, decision: &Decision) {
         let now = std::time::Instant::now();
         self.0.insert(
             key,
-            std::sync::Arc::new(Lease {
+            Lease {
                 left: std::sync::atomic::AtomicI64::new(i64::from(cells)),
                 remaining: decision.remaining,
                 spec: decision.spec,
                 reset_at: now + decision.reset,
                 expires: now + decision.spec.window,
-            }),
+            },
         );
     }
 
     /// Spends one held cell, if any.
-    fn take(&self, key: &str) -> Option<Decision> {
-        let lease = self.0.get(key)?;
+    fn take(&self, key: u64) -> Option<Decision> {
+        let lease = self.0.get(&key)?;
         let now = std::time::Instant::now();
         if now >= lease.expires {
-            self.0.invalidate(key);
             return None;
         }
         let before = lease.left.fetch_sub(1, Ordering::AcqRel);
@@ -328,6 +333,15 @@ impl Leases {
             remaining: lease.remaining + u32::try_from(before - 1).unwrap_or(0),
             reset: lease.reset_at.saturating_duration_since(now),
         })
+    }
+
+    fn prune(&self) {
+        let now = std::time::Instant::now();
+        self.0.retain(|_, l| l.expires > now);
+        if self.0.len() > MAX_TRACKED {
+            self.0.clear();
+        }
+        self.0.shrink_to_fit();
     }
 }
 
@@ -406,9 +420,9 @@ impl RateLimits {
         shared: &shared::SharedLimits,
         req: &RateRequest,
     ) -> Option<Decision> {
-        let lease_key = format!("{}|{}|{}", req.group.name(), req.key, req.ip);
+        let lease_key = slot(&[req.group.name(), &req.key, &req.ip]);
         if req.cost == 1
-            && let Some(decision) = self.leases.take(&lease_key)
+            && let Some(decision) = self.leases.take(lease_key)
         {
             return Some(decision);
         }
@@ -480,6 +494,8 @@ impl RateLimits {
             l.limiter.retain_recent();
             l.limiter.shrink_to_fit();
         }
+        self.adaptive.prune();
+        self.leases.prune();
     }
 
     /// Keys currently tracked, all limiters.
