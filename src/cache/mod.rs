@@ -320,8 +320,9 @@ impl Cache {
                     }
                 }
                 if let (Some(ttl), Some(mut gens)) = (policy.redis_ttl, gens) {
-                    // Tags found by the load were not read with the value: their generations
-                    // are read when storing.
+                    // Tags found by the load were not read before it, so there is no generation
+                    // to compare: they are stored unchecked (an empty generation). Reading them
+                    // just before storing would cost a round trip and catch nothing.
                     gens.resize(all_tags.len(), String::new());
                     self.store_shared(&full_key, &all_tags, &gens, &loaded.body, ttl)
                         .await;
@@ -402,25 +403,10 @@ impl Cache {
         body: &Bytes,
         ttl: Duration,
     ) {
-        // Generations of tags discovered during the load are read now: a write between the
-        // load and this point bumps them after we read and is caught by the next read instead.
-        let mut gens = gens.to_vec();
-        if gens.iter().any(String::is_empty) {
-            match self.0.shared.get("", tags).await {
-                Ok(lookup) => {
-                    for (g, fresh) in gens.iter_mut().zip(lookup.gens) {
-                        if g.is_empty() {
-                            *g = fresh;
-                        }
-                    }
-                }
-                Err(err) => return self.redis_failed(&err),
-            }
-        }
         match self
             .0
             .shared
-            .put(key, encode(tags, body), ttl.as_secs().max(1), tags, &gens)
+            .put(key, encode(tags, body), ttl.as_secs().max(1), tags, gens)
             .await
         {
             Ok(_) => self.redis_ok(),

@@ -4,7 +4,8 @@
 //!
 //! - `get` returns the value and the current generations of its tags;
 //! - `put` stores only if those generations did not move meanwhile (a load that raced with a
-//!   write never overwrites the fresh state with the stale one it read);
+//!   write never overwrites the fresh state with the stale one it read); tags passed without a
+//!   generation (those the load itself discovered) are not checked;
 //! - `invalidate` bumps the generations, deletes the tagged keys and publishes the tags to the
 //!   other instances.
 
@@ -24,7 +25,8 @@ return out";
 
 const PUT: &str = r"
 for i = 4, #ARGV, 2 do
-  if (redis.call('HGET', KEYS[2], ARGV[i]) or '0') ~= ARGV[i + 1] then return 0 end
+  local seen = ARGV[i + 1]
+  if seen ~= '' and (redis.call('HGET', KEYS[2], ARGV[i]) or '0') ~= seen then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 for i = 4, #ARGV, 2 do
