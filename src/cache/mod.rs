@@ -701,11 +701,6 @@ impl Cache {
         self.0.stats.snapshot()
     }
 
-    /// Zeroes the counters.
-    pub fn reset_stats(&self) {
-        self.0.stats.reset();
-    }
-
     /// Runs moka's pending maintenance (expired entries, evictions).
     pub async fn run_pending_tasks(&self) {
         self.0.memory.run_pending_tasks().await;

@@ -93,14 +93,4 @@ impl Counters {
             by_type,
         }
     }
-
-    pub(super) fn reset(&self) {
-        for k in &self.per_kind {
-            for c in k {
-                c.store(0, Ordering::Relaxed);
-            }
-        }
-        self.redis_errors.store(0, Ordering::Relaxed);
-        self.evictions.store(0, Ordering::Relaxed);
-    }
 }

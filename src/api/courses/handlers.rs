@@ -583,7 +583,7 @@ pub async fn review_course(
     let Some((owner, title)) =
         repo::review_course(&tx, id, caller.id, status, body.reason.as_deref()).await?
     else {
-        let exists = repo::course_owner(&tx, id).await?;
+        let exists = repo::lock_course(&tx, id).await?;
         return Err(match exists {
             None => AppError::NotFound("course"),
             Some(_) => AppError::conflict(

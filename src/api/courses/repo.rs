@@ -190,20 +190,6 @@ pub async fn lock_course(
         .map(|r| (r.get(0), r.get(1))))
 }
 
-/// Owner and status of a course.
-pub async fn course_owner(
-    db: &impl GenericClient,
-    id: Uuid,
-) -> Result<Option<(Uuid, String)>, tokio_postgres::Error> {
-    let stmt = db
-        .prepare_cached("select instructor_id, status from course where id = $1")
-        .await?;
-    Ok(db
-        .query_opt(&stmt, &[&id])
-        .await?
-        .map(|r| (r.get(0), r.get(1))))
-}
-
 /// Inserts a course (status `pending_approval`) with its modules and lessons. Run it in a
 /// transaction: three statements, whatever the number of lessons.
 pub async fn insert_course(
