@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The rate limiter's cost on a memory-cache hit (see BENCHMARKS.md): two servers on the same
 # seeded database, one with RATE_LIMIT_ENABLED=false and one with limits too high to trigger,
-# measured in three interleaved rounds of GET /api/courses.
+# measured in five interleaved rounds of GET /api/courses after a warm-up round (the order
+# alternates so neither server always runs first); also counts the limiter's Redis round trips.
 #   scripts/bench-ratelimit.sh [seconds per round, default 5] [connections, default 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +20,19 @@ for port in 18081 18082; do
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/api/performance/health" >/dev/null && break; sleep 0.1; done
   curl -sf "http://127.0.0.1:$port/api/courses" >/dev/null
 done
+bench() { wrk -t2 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$1/api/courses" | awk '/Requests\/sec/ {print $2}'; }
+bench 18081 >/dev/null; bench 18082 >/dev/null
+evalsha() { redis-cli info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p'; }
+calls_before=$(evalsha); calls_before=${calls_before:-0}; served=0
 echo "wrk -t2 -c$CONNS -d${DURATION}s GET /api/courses (memory hit), release build, $(nproc) cores"
-for round in 1 2 3; do
-  off=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" http://127.0.0.1:18081/api/courses | awk '/Requests\/sec/ {print $2}')
-  on=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" http://127.0.0.1:18082/api/courses | awk '/Requests\/sec/ {print $2}')
-  echo "round $round: limiter off $off req/s, limiter on $on req/s: $(awk -v a="$off" -v b="$on" 'BEGIN { printf "%.1f", 100 * b / a }') %"
+ratios=()
+for round in 1 2 3 4 5; do
+  if (( round % 2 )); then off=$(bench 18081); on=$(bench 18082); else on=$(bench 18082); off=$(bench 18081); fi
+  ratio=$(awk -v a="$off" -v b="$on" 'BEGIN { printf "%.1f", 100 * b / a }')
+  ratios+=("$ratio")
+  served=$(awk -v s="$served" -v on="$on" -v d="$DURATION" 'BEGIN { printf "%d", s + on * d }')
+  echo "round $round: limiter off $off req/s, limiter on $on req/s: $ratio %"
 done
+calls=$(( $(evalsha) - calls_before ))
+echo "median: $(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 3p) % of the limiter-off throughput"
+echo "Redis script calls during the rounds: $calls for about $served limited requests"

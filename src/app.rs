@@ -63,18 +63,20 @@ impl App {
             config.http.queue_timeout,
         ));
         let l = &config.limits;
-        let limits = crate::ratelimit::RateLimits::new(
-            [
-                l.rate_limit_auth,
-                l.rate_limit_dashboard,
-                l.rate_limit_courses,
-                l.rate_limit_quizzes,
-                l.rate_limit_upload,
-                l.rate_limit_default,
-            ],
-            l.rate_limit_ip_ceiling,
-        )
-        .shared_through(redis.clone());
+        let limits = std::sync::Arc::new(
+            crate::ratelimit::RateLimits::new(
+                [
+                    l.rate_limit_auth,
+                    l.rate_limit_dashboard,
+                    l.rate_limit_courses,
+                    l.rate_limit_quizzes,
+                    l.rate_limit_upload,
+                    l.rate_limit_default,
+                ],
+                l.rate_limit_ip_ceiling,
+            )
+            .shared_through(redis.clone()),
+        );
         let state = AppState::new(AppInner {
             limits,
             admission,

@@ -13,8 +13,12 @@
 //! (`retain_recent`), so a flood of distinct addresses cannot grow memory without bound.
 
 use std::{
+    net::IpAddr,
     num::NonZeroU32,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -26,6 +30,7 @@ use governor::{
 };
 use serde::Serialize;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 /// "N requests per S seconds", e.g. `10/60`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,35 +225,83 @@ pub enum Identity {
 }
 
 /// One request to count.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct RateRequest {
     /// Its route group.
     pub group: Group,
-    /// Who is counted.
-    pub identity: Identity,
-    /// `u:<user id>` or `ip:<address>`.
-    pub key: String,
-    /// The client address (for the ceiling).
-    pub ip: String,
+    /// The signed-in user counted, if any; the client address otherwise.
+    pub user: Option<Uuid>,
+    /// The client address (for the ceiling, and the key of anonymous requests).
+    pub ip: IpAddr,
     /// Cells it costs (1, or the items of a bulk request).
     pub cost: u32,
     /// The caller's role multiplier (`RATE_LIMIT_ROLE_MULTIPLIERS`).
     pub role_multiplier: f64,
 }
 
+impl RateRequest {
+    /// Who is counted.
+    pub fn identity(&self) -> Identity {
+        if self.user.is_some() {
+            Identity::User
+        } else {
+            Identity::Ip
+        }
+    }
+
+    /// The caller's key: `u:<user id>` or `ip:<address>`.
+    pub fn key(&self) -> String {
+        match self.user {
+            Some(user) => format!("u:{user}"),
+            None => format!("ip:{}", self.ip_key()),
+        }
+    }
+
+    /// The address as counted: IPv6 clients by their /64 (one host usually holds a whole
+    /// /64).
+    pub fn ip_key(&self) -> String {
+        match self.ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        }
+    }
+
+    /// The address as counted, as a number.
+    fn ip_net(&self) -> u128 {
+        match self.ip {
+            IpAddr::V4(v4) => u128::from(v4.to_bits()),
+            IpAddr::V6(v6) => (v6.to_bits() >> 64) | (1 << 127),
+        }
+    }
+
+    /// The caller's slot in in-memory maps (adaptive scores).
+    fn caller_slot(&self) -> u64 {
+        match self.user {
+            Some(user) => slot(&(0u8, user.as_u128())),
+            None => slot(&(1u8, self.ip_net())),
+        }
+    }
+
+    /// The slot of this caller's lease in this group (and from this address).
+    fn lease_slot(&self) -> u64 {
+        slot(&(
+            self.group.index(),
+            self.user.map(|u| u.as_u128()),
+            self.ip_net(),
+        ))
+    }
+}
+
 /// A 64-bit key for a caller's in-memory state, so the hot path allocates nothing to find it.
-fn slot(parts: &[&str]) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
+fn slot(parts: &impl std::hash::Hash) -> u64 {
+    use std::hash::BuildHasher;
     static SEED: std::sync::OnceLock<std::collections::hash_map::RandomState> =
         std::sync::OnceLock::new();
-    let mut h = SEED
-        .get_or_init(std::collections::hash_map::RandomState::new)
-        .build_hasher();
-    for p in parts {
-        h.write(p.as_bytes());
-        h.write_u8(0xff);
-    }
-    h.finish()
+    SEED.get_or_init(std::collections::hash_map::RandomState::new)
+        .hash_one(parts)
 }
 
 /// Most callers tracked in memory; past it, state starts afresh (a flood of distinct addresses
@@ -265,15 +318,23 @@ pub struct Adaptive {
 
 impl Adaptive {
     /// The caller's multiplier now.
-    pub fn multiplier(&self, key: &str) -> f64 {
-        1.0 + self.scores.get(&slot(&[key])).map_or(0.0, |e| e.0) / 2.0
+    pub fn multiplier(&self, caller: u64) -> f64 {
+        1.0 + self.scores.get(&caller).map_or(0.0, |e| e.0) / 2.0
     }
 
     /// Moves the caller's score after a decision.
-    pub fn record(&self, key: &str, allowed: bool) {
-        let step = if allowed { 0.1 } else { -0.2 };
+    pub fn record(&self, caller: u64, allowed: bool) {
+        self.step(caller, if allowed { 0.1 } else { -0.2 });
+    }
+
+    /// Moves the caller's score after `n` allowed requests.
+    pub fn record_allowed(&self, caller: u64, n: u32) {
+        self.step(caller, 0.1 * f64::from(n));
+    }
+
+    fn step(&self, caller: u64, step: f64) {
         let now = std::time::Instant::now();
-        let mut entry = self.scores.entry(slot(&[key])).or_insert((0.0, now));
+        let mut entry = self.scores.entry(caller).or_insert((0.0, now));
         entry.0 = (entry.0 + step).clamp(-1.0, 1.0);
         entry.1 = now;
     }
@@ -288,9 +349,23 @@ impl Adaptive {
     }
 }
 
+/// How long a request waits for another's refill of the lease before asking Redis itself.
+const REFILL_WAIT: Duration = Duration::from_millis(50);
+
+/// How long a lease slice should last a busy caller.
+const SLICE_PACE: Duration = Duration::from_millis(100);
+
 /// Cells of callers' shared allowances this instance holds.
 struct Lease {
-    left: std::sync::atomic::AtomicI64,
+    left: AtomicI64,
+    /// Cells spent since the caller's adaptive score was last moved.
+    spent: AtomicU32,
+    /// When cells were last granted (to size the next slice by the caller's pace).
+    granted_at: std::time::Instant,
+    /// Whether a request is taking the next slice from Redis.
+    refilling: AtomicBool,
+    /// Past this many cells left, the next slice is fetched.
+    low_water: i64,
     /// What Redis reported as remaining beyond the lease.
     remaining: u32,
     spec: RateSpec,
@@ -298,50 +373,167 @@ struct Lease {
     expires: std::time::Instant,
 }
 
+/// What the lease of a caller gave.
+enum Take {
+    /// A held cell; `top_up` asks the caller to fetch the next slice (only one does).
+    Hit { decision: Decision, top_up: bool },
+    /// Nothing held; `busy` when another request is already fetching a slice.
+    Miss { busy: bool },
+}
+
+/// Ends the refill a request claimed however the request ends, even when it is dropped
+/// half-way (a claimed refill that never ended would stop the caller's leasing).
+struct RefillGuard<'a> {
+    leases: &'a Leases,
+    key: u64,
+}
+
+impl Drop for RefillGuard<'_> {
+    fn drop(&mut self) {
+        self.leases.refill_failed(self.key);
+    }
+}
+
 #[derive(Default)]
-struct Leases(dashmap::DashMap<u64, Lease>);
+struct Leases {
+    map: dashmap::DashMap<u64, Lease>,
+    /// Woken whenever a refill ends, for the requests waiting on it.
+    refilled: tokio::sync::Notify,
+}
+
+impl Lease {
+    /// A lease holding nothing yet.
+    fn empty(now: std::time::Instant, refilling: bool) -> Self {
+        Self {
+            left: AtomicI64::new(0),
+            spent: AtomicU32::new(0),
+            granted_at: now,
+            refilling: AtomicBool::new(refilling),
+            low_water: 0,
+            remaining: 0,
+            spec: RateSpec {
+                limit: 1,
+                window: Duration::ZERO,
+            },
+            reset_at: now,
+            expires: now,
+        }
+    }
+}
 
 impl Leases {
-    fn grant(&self, key: u64, cells: u32, decision: &Decision) {
+    /// Adds `cells` to the caller's lease (a lease holds at most two slices: cells beyond are
+    /// dropped, which only ever admits less) and ends its refill.
+    fn grant(&self, key: u64, cells: u32, slice: u32, decision: &Decision) {
         let now = std::time::Instant::now();
-        self.0.insert(
-            key,
-            Lease {
-                left: std::sync::atomic::AtomicI64::new(i64::from(cells)),
-                remaining: decision.remaining,
-                spec: decision.spec,
-                reset_at: now + decision.reset,
-                expires: now + decision.spec.window,
-            },
-        );
+        let mut lease = self
+            .map
+            .entry(key)
+            .or_insert_with(|| Lease::empty(now, false));
+        let held = if lease.expires > now {
+            lease.left.load(Ordering::Acquire).max(0)
+        } else {
+            0
+        };
+        let left = (held + i64::from(cells)).min(2 * i64::from(slice.max(cells)));
+        lease.left.store(left, Ordering::Release);
+        lease.low_water = i64::from(slice / 2);
+        lease.remaining = decision.remaining;
+        lease.spec = decision.spec;
+        lease.reset_at = now + decision.reset;
+        lease.granted_at = now;
+        lease.expires = now + decision.spec.window;
+        lease.refilling.store(false, Ordering::Release);
+        drop(lease);
+        self.refilled.notify_waiters();
+    }
+
+    /// Spends one held cell; when none is held and another request is fetching the next
+    /// slice, waits for it (briefly: past [`REFILL_WAIT`] the request asks Redis itself), so
+    /// a burst of requests costs one round trip, not one each.
+    async fn take_or_wait(&self, key: u64) -> Take {
+        let deadline = tokio::time::Instant::now() + REFILL_WAIT;
+        loop {
+            let notified = self.refilled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.take(key) {
+                Take::Miss { busy: true } if tokio::time::Instant::now() < deadline => {
+                    if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                        return Take::Miss { busy: true };
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Spends one held cell, if any.
-    fn take(&self, key: u64) -> Option<Decision> {
-        let lease = self.0.get(&key)?;
+    fn take(&self, key: u64) -> Take {
+        let Some(lease) = self.map.get(&key) else {
+            // The first request of a caller claims the first fetch; others wait for it.
+            let mut claimed = false;
+            self.map.entry(key).or_insert_with(|| {
+                claimed = true;
+                Lease::empty(std::time::Instant::now(), true)
+            });
+            return Take::Miss { busy: !claimed };
+        };
+        let busy = || Take::Miss {
+            busy: lease
+                .refilling
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err(),
+        };
         let now = std::time::Instant::now();
         if now >= lease.expires {
-            return None;
+            return busy();
         }
         let before = lease.left.fetch_sub(1, Ordering::AcqRel);
         if before <= 0 {
-            return None;
+            return busy();
         }
-        Some(Decision {
-            allowed: true,
-            spec: lease.spec,
-            remaining: lease.remaining + u32::try_from(before - 1).unwrap_or(0),
-            reset: lease.reset_at.saturating_duration_since(now),
+        lease.spent.fetch_add(1, Ordering::Relaxed);
+        let top_up = before - 1 <= lease.low_water
+            && lease
+                .refilling
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        Take::Hit {
+            decision: Decision {
+                allowed: true,
+                spec: lease.spec,
+                remaining: (lease.remaining + u32::try_from(before - 1).unwrap_or(0))
+                    .min(lease.spec.limit),
+                reset: lease.reset_at.saturating_duration_since(now),
+            },
+            top_up,
+        }
+    }
+
+    /// Cells spent since the last call, and the time since the last grant.
+    fn usage(&self, key: u64) -> (u32, Duration) {
+        self.map.get(&key).map_or((0, Duration::ZERO), |l| {
+            (l.spent.swap(0, Ordering::AcqRel), l.granted_at.elapsed())
         })
+    }
+
+    /// Ends a refill that got no cells.
+    fn refill_failed(&self, key: u64) {
+        if let Some(lease) = self.map.get(&key) {
+            lease.refilling.store(false, Ordering::Release);
+        }
+        self.refilled.notify_waiters();
     }
 
     fn prune(&self) {
         let now = std::time::Instant::now();
-        self.0.retain(|_, l| l.expires > now);
-        if self.0.len() > MAX_TRACKED {
-            self.0.clear();
+        self.map
+            .retain(|_, l| l.expires > now || l.refilling.load(Ordering::Acquire));
+        if self.map.len() > MAX_TRACKED {
+            self.map.clear();
         }
-        self.0.shrink_to_fit();
+        self.map.shrink_to_fit();
     }
 }
 
@@ -353,6 +545,7 @@ pub struct RateLimits {
     adaptive: Adaptive,
     leases: Leases,
     counters: [[[AtomicU64; 2]; 2]; 6],
+    redis_calls: AtomicU64,
 }
 
 /// Allowed and refused requests of one group.
@@ -383,6 +576,7 @@ impl RateLimits {
             adaptive: Adaptive::default(),
             leases: Leases::default(),
             counters: Default::default(),
+            redis_calls: AtomicU64::new(0),
         }
     }
 
@@ -397,63 +591,138 @@ impl RateLimits {
     ///
     /// The shared limit is the group's base scaled by the caller's adaptive multiplier (see
     /// [`Adaptive`]) and role multiplier; the in-process fallback keeps the base.
-    pub async fn check_request(&self, req: &RateRequest) -> Decision {
+    pub async fn check_request(self: &Arc<Self>, req: &RateRequest) -> Decision {
         let shared = match &self.shared {
             Some(shared) => self.shared_decision(shared, req).await,
             None => None,
         };
         // In-process limits decide when Redis cannot: they start from a fresh allowance then,
         // which may admit one more burst per instance, never an unlimited flow.
-        let decision =
-            shared.unwrap_or_else(|| self.local_n(req.group, &req.key, &req.ip, req.cost));
-        self.adaptive.record(&req.key, decision.allowed);
-        self.count(req.group, req.identity, &decision);
+        let decision = match shared {
+            Some(decision) => decision,
+            None => {
+                let decision = self.local_n(req.group, &req.key(), &req.ip_key(), req.cost);
+                self.adaptive.record(req.caller_slot(), decision.allowed);
+                decision
+            }
+        };
+        self.count(req.group, req.identity(), &decision);
         decision
     }
 
     /// The shared decision, spending this instance's lease of the caller's allowance first.
-    /// A lease is a tenth of the limit (at most 100 cells) taken from Redis in one call: a busy
-    /// caller costs one round trip per slice, and the instances together never admit more than
-    /// the quota (an unused slice expires with the window; it is never handed out twice).
+    ///
+    /// A lease is a slice of the caller's allowance (a tenth of the limit, at most 100 cells)
+    /// taken from Redis in one call. When half of it is spent, the request that notices fetches
+    /// the next slice in the background while the others go on spending; only that one request
+    /// talks to Redis, so a busy caller costs one round trip per half slice. The instances
+    /// together never admit more than the quota: a slice is taken atomically, never handed out
+    /// twice, and an unused one expires with the window. Near the limit, when no slice can be
+    /// had, each request asks Redis for its own cell.
     async fn shared_decision(
-        &self,
+        self: &Arc<Self>,
         shared: &shared::SharedLimits,
         req: &RateRequest,
     ) -> Option<Decision> {
-        let lease_key = slot(&[req.group.name(), &req.key, &req.ip]);
-        if req.cost == 1
-            && let Some(decision) = self.leases.take(lease_key)
-        {
-            return Some(decision);
+        let lease_key = req.lease_slot();
+        let mut busy = false;
+        if req.cost == 1 {
+            match self.leases.take_or_wait(lease_key).await {
+                Take::Hit { decision, top_up } => {
+                    if top_up {
+                        let this = Arc::clone(self);
+                        let req = *req;
+                        tokio::spawn(async move { this.top_up(lease_key, &req).await });
+                    }
+                    return Some(decision);
+                }
+                Take::Miss { busy: b } => busy = b,
+            }
         }
-        let base = self.groups[req.group.index()].spec;
-        let mut spec = base;
-        spec.limit =
-            ((f64::from(base.limit) * self.adaptive.multiplier(&req.key) * req.role_multiplier)
-                .floor() as u32)
-                .max(1);
-        let wanted = if req.cost == 1 {
-            (spec.limit / 10).clamp(1, 100)
-        } else {
-            req.cost
-        };
-        let (decision, taken) = shared
+        let (spec, slice) = self.shared_spec(lease_key, req);
+        // With a refill in flight, this request takes only its own cell.
+        let leasing = req.cost == 1 && !busy;
+        let wanted = if leasing { slice } else { req.cost };
+        let refill = leasing.then(|| RefillGuard {
+            leases: &self.leases,
+            key: lease_key,
+        });
+        self.redis_calls.fetch_add(1, Ordering::Relaxed);
+        let reply = shared
             .check(
                 req.group.name(),
-                &req.key,
-                &req.ip,
+                &req.key(),
+                &req.ip_key(),
                 (spec, self.ceiling.spec),
                 (wanted, req.cost),
             )
-            .await?;
-        if decision.allowed && taken > req.cost {
-            self.leases.grant(lease_key, taken - req.cost, &decision);
+            .await;
+        let (decision, taken) = reply?;
+        self.adaptive.record(req.caller_slot(), decision.allowed);
+        if leasing && decision.allowed && taken > req.cost {
+            // The grant ends the refill.
+            self.leases
+                .grant(lease_key, taken - req.cost, slice, &decision);
+            std::mem::forget(refill);
         }
         // The caller's allowance includes what this instance holds for it.
         Some(Decision {
-            remaining: decision.remaining + taken.saturating_sub(req.cost),
+            remaining: (decision.remaining + taken.saturating_sub(req.cost))
+                .min(decision.spec.limit),
             ..decision
         })
+    }
+
+    /// Fetches the next slice of a caller's lease (all of it or nothing: near the limit the
+    /// lease runs dry and requests ask for their own cells).
+    async fn top_up(&self, lease_key: u64, req: &RateRequest) {
+        let Some(shared) = &self.shared else { return };
+        let (spec, slice) = self.shared_spec(lease_key, req);
+        self.redis_calls.fetch_add(1, Ordering::Relaxed);
+        let reply = shared
+            .check(
+                req.group.name(),
+                &req.key(),
+                &req.ip_key(),
+                (spec, self.ceiling.spec),
+                (slice, slice),
+            )
+            .await;
+        match reply {
+            Some((decision, taken)) if decision.allowed && taken > 0 => {
+                self.leases.grant(lease_key, taken, slice, &decision);
+            }
+            _ => self.leases.refill_failed(lease_key),
+        }
+    }
+
+    /// The caller's shared limit (base x adaptive x role) and the size of its lease slices.
+    /// Moves the adaptive score by the cells spent from the lease since the last call first.
+    ///
+    /// A slice is a tenth of the limit, at most 100 cells, or what the caller spends in
+    /// [`SLICE_PACE`] when that is more (never over a tenth of the limit): a caller fast
+    /// enough to spend a slice before the next one arrives from Redis would otherwise fall
+    /// back to one round trip per request.
+    fn shared_spec(&self, lease_key: u64, req: &RateRequest) -> (RateSpec, u32) {
+        let (spent, since) = self.leases.usage(lease_key);
+        if spent > 0 {
+            self.adaptive.record_allowed(req.caller_slot(), spent);
+        }
+        let base = self.groups[req.group.index()].spec;
+        let mut spec = base;
+        spec.limit = ((f64::from(base.limit)
+            * self.adaptive.multiplier(req.caller_slot())
+            * req.role_multiplier)
+            .floor() as u32)
+            .max(1);
+        let tenth = (spec.limit / 10).max(1);
+        let paced = if since.is_zero() {
+            0.0
+        } else {
+            f64::from(spent) * SLICE_PACE.as_secs_f64() / since.as_secs_f64()
+        };
+        let slice = (tenth.min(100)).max((paced as u32).min(tenth));
+        (spec, slice)
     }
 
     fn local_n(&self, group: Group, key: &str, ip: &str, cost: u32) -> Decision {
@@ -496,6 +765,11 @@ impl RateLimits {
         }
         self.adaptive.prune();
         self.leases.prune();
+    }
+
+    /// Round trips made to Redis so far.
+    pub fn redis_calls(&self) -> u64 {
+        self.redis_calls.load(Ordering::Relaxed)
     }
 
     /// Keys currently tracked, all limiters.

@@ -27,7 +27,7 @@ pub struct AppInner {
     /// Redis client with the service's key prefix and fail-fast options.
     pub redis: Redis,
     /// Rate limiters.
-    pub limits: crate::ratelimit::RateLimits,
+    pub limits: std::sync::Arc<crate::ratelimit::RateLimits>,
     /// Load-shedding admission control.
     pub admission: std::sync::Arc<crate::middleware::load_shed::Admission>,
     /// The two-tier cache.

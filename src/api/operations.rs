@@ -172,6 +172,8 @@ pub struct Stats {
     pub rate_limits: Vec<crate::ratelimit::GroupStats>,
     /// Callers currently tracked by the rate limiters.
     pub rate_limit_keys: usize,
+    /// Round trips the rate limiter made to Redis (leases make them far fewer than requests).
+    pub rate_limit_redis_calls: u64,
 }
 
 /// Live figures of this instance (operator token or admin).
@@ -199,5 +201,6 @@ pub async fn get_stats(state: AppState, _op: Operator) -> AppResult<AppJson<Stat
         admission: state.admission.stats(),
         rate_limits: state.limits.stats(),
         rate_limit_keys: state.limits.tracked_keys(),
+        rate_limit_redis_calls: state.limits.redis_calls(),
     }))
 }

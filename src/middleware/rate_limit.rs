@@ -2,22 +2,22 @@
 //! remaining allowance on every response (`X-RateLimit-*` and the IETF draft's `RateLimit` /
 //! `RateLimit-Policy`), and a 429 with `Retry-After` beyond it.
 
-use std::net::IpAddr;
-
 use axum::{
     extract::{MatchedPath, Request, State},
     http::{HeaderMap, HeaderValue},
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use chrono::Utc;
+use std::{cell::RefCell, net::IpAddr};
+
+use chrono::{DateTime, Utc};
 
 use super::client_ip::ClientIp;
 use crate::{
     error::AppError,
     extract::auth::bearer_token,
     jsontime,
-    ratelimit::{Decision, Group, Identity, RateRequest},
+    ratelimit::{Decision, Group, RateRequest},
     state::AppState,
 };
 
@@ -37,25 +37,17 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         .extensions()
         .get::<ClientIp>()
         .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0);
-    let ip_key = ip_key(ip);
     // A verified session token identifies the user (no database lookup here); anything else,
     // including a forged or expired token, is counted by address.
     let claims = bearer_token(req.headers()).and_then(|t| state.jwt.verify(t));
-    let (identity, key, role_multiplier) = match &claims {
-        Some(c) => (
-            Identity::User,
-            format!("u:{}", c.sub),
-            state.config.limits.role_multiplier(&c.role),
-        ),
-        None => (Identity::Ip, format!("ip:{ip_key}"), 1.0),
-    };
     let rate = RateRequest {
         group,
-        identity,
-        key,
-        ip: ip_key,
+        user: claims.as_ref().map(|c| c.sub),
+        ip,
         cost: 1,
-        role_multiplier,
+        role_multiplier: claims
+            .as_ref()
+            .map_or(1.0, |c| state.config.limits.role_multiplier(&c.role)),
     };
     let decision = state.limits.check_request(&rate).await;
     // Bulk handlers charge their extra items against the same allowance.
@@ -68,17 +60,6 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     };
     add_headers(response.headers_mut(), group, &decision);
     response
-}
-
-/// IPv6 clients are keyed by their /64: one host usually holds a whole /64.
-fn ip_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-    }
 }
 
 fn refused(decision: &Decision) -> Response {
@@ -94,30 +75,57 @@ pub fn rate_limited(decision: &Decision) -> AppError {
     }
 }
 
+/// Writes the allowance headers. The reset instant is rounded up to the whole second (the
+/// allowance is whole by then), so it and the policy, which change rarely for one caller, are
+/// formatted once per worker thread and reused.
 fn add_headers(headers: &mut HeaderMap, group: Group, d: &Decision) {
-    let reset_secs = d.reset.as_secs_f64().ceil() as u64;
-    let reset_at = Utc::now() + chrono::Duration::from_std(d.reset).unwrap_or_default();
-    let name = group.name();
-    let pairs = [
-        ("x-ratelimit-limit", d.spec.limit.to_string()),
-        ("x-ratelimit-remaining", d.remaining.to_string()),
-        ("x-ratelimit-reset", jsontime::iso(reset_at)),
-        (
-            "ratelimit-policy",
-            format!(
-                "\"{name}\";q={};w={}",
-                d.spec.limit,
-                d.spec.window.as_secs()
-            ),
-        ),
-        (
-            "ratelimit",
-            format!("\"{name}\";r={};t={reset_secs}", d.remaining),
-        ),
-    ];
-    for (k, v) in pairs {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            headers.insert(k, v);
-        }
+    thread_local! {
+        static RESET: Memo<i64> = const { RefCell::new(None) };
+        static POLICY: Memo<(Group, u32, u64)> =
+            const { RefCell::new(None) };
     }
+    let name = group.name();
+    let window = d.spec.window.as_secs();
+    let reset_secs = d.reset.as_secs_f64().ceil() as u64;
+    let now = Utc::now();
+    let reset_at = (now + chrono::Duration::from_std(d.reset).unwrap_or_default())
+        .timestamp()
+        .saturating_add(1);
+    headers.insert("x-ratelimit-limit", HeaderValue::from(d.spec.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
+    if let Some(v) = memo(&RESET, reset_at, || {
+        DateTime::from_timestamp(reset_at, 0).map(jsontime::iso)
+    }) {
+        headers.insert("x-ratelimit-reset", v);
+    }
+    if let Some(v) = memo(&POLICY, (group, d.spec.limit, window), || {
+        Some(format!("\"{name}\";q={};w={window}", d.spec.limit))
+    }) {
+        headers.insert("ratelimit-policy", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{name}\";r={};t={reset_secs}", d.remaining)) {
+        headers.insert("ratelimit", v);
+    }
+}
+
+/// A one-entry memo of a formatted header value.
+type Memo<K> = RefCell<Option<(K, HeaderValue)>>;
+
+/// The header value for `key` from a one-entry per-thread memo, formatted on a miss.
+fn memo<K: PartialEq + Copy + 'static>(
+    cell: &'static std::thread::LocalKey<Memo<K>>,
+    key: K,
+    format: impl FnOnce() -> Option<String>,
+) -> Option<HeaderValue> {
+    cell.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((k, v)) = c.as_ref()
+            && *k == key
+        {
+            return Some(v.clone());
+        }
+        let v = HeaderValue::from_str(&format()?).ok()?;
+        *c = Some((key, v.clone()));
+        Some(v)
+    })
 }

@@ -336,3 +336,34 @@ async fn leased_slices_never_let_two_instances_admit_more_than_the_quota() {
     );
     assert_eq!(allowed + refused, 150);
 }
+
+#[tokio::test]
+async fn a_busy_caller_costs_one_redis_call_per_slice_not_per_request() {
+    let app = TestApp::spawn_with(|c| {
+        c.limits.rate_limit_enabled = true;
+        // Slices of 100 cells.
+        c.limits.rate_limit_courses = "100000/60".parse().expect("spec");
+        c.limits.rate_limit_ip_ceiling = "100000/60".parse().expect("spec");
+    })
+    .await;
+    let calls = async || {
+        let (_, stats) = app
+            .get("/api/performance/stats", Some(crate::helpers::OPS_TOKEN))
+            .await;
+        stats["rateLimitRedisCalls"].as_u64().expect("count")
+    };
+    let before = calls().await;
+    // 400 requests, 50 at a time: requests arriving while a slice is being fetched spend what
+    // is left of the previous one instead of each asking Redis.
+    for _ in 0..8 {
+        let batch = (0..50).map(|_| app.get("/api/courses", None));
+        for (status, _) in futures::future::join_all(batch).await {
+            assert_eq!(status, StatusCode::OK);
+        }
+    }
+    let made = calls().await - before;
+    assert!(
+        (1..=40).contains(&made),
+        "{made} Redis round trips for 400 requests"
+    );
+}
