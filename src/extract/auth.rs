@@ -95,6 +95,11 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The subject of the request's session token, once its signature and expiry are verified
+/// (by the rate limiter, which needs the user id first), so it is verified once per request.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedToken(pub uuid::Uuid);
+
 #[derive(Serialize, Deserialize)]
 struct Principal {
     role: String,
@@ -114,11 +119,14 @@ impl FromRequestParts<AppState> for AuthUser {
             return Ok(*user);
         }
         let token = bearer_token(&parts.headers).ok_or(AppError::Unauthorized)?;
-        let claims = state.jwt.verify(token).ok_or(INVALID_TOKEN)?;
+        // The rate limiter has usually verified the token already.
+        let id = match parts.extensions.get::<VerifiedToken>() {
+            Some(verified) => verified.0,
+            None => state.jwt.verify(token).ok_or(INVALID_TOKEN)?.sub,
+        };
         // Role and status are cached in memory only (the PRINCIPAL row of the policy table);
         // a change to the account invalidates them on every instance.
         let kind = CacheKind::Principal;
-        let id = claims.sub;
         let principal = state
             .cache
             .get_or_load(
@@ -152,10 +160,7 @@ impl FromRequestParts<AppState> for AuthUser {
             });
         }
         let role = Role::parse(&principal.role).ok_or(INVALID_TOKEN)?;
-        let user = Self {
-            id: claims.sub,
-            role,
-        };
+        let user = Self { id, role };
         tracing::Span::current().record("user.id", tracing::field::display(user.id));
         parts.extensions.insert(user);
         Ok(user)

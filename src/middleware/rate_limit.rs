@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use super::client_ip::ClientIp;
 use crate::{
     error::AppError,
-    extract::auth::bearer_token,
+    extract::auth::{VerifiedToken, bearer_token},
     jsontime,
     ratelimit::{Decision, Group, RateRequest},
     state::AppState,
@@ -53,6 +53,9 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     // Bulk handlers charge their extra items against the same allowance.
     let mut req = req;
     req.extensions_mut().insert(rate);
+    if let Some(user) = rate.user {
+        req.extensions_mut().insert(VerifiedToken(user));
+    }
     let mut response = if decision.allowed {
         next.run(req).await
     } else {
