@@ -81,6 +81,8 @@ impl App {
             limits,
             admission,
             cache,
+            figures: crate::figures::Figures::new(),
+            alerts: crate::alerts::Alerts::default(),
             jwt: JwtKeys::new(&secret, Duration::from_secs(config.auth.jwt_ttl)),
             config,
             db,
@@ -93,6 +95,7 @@ impl App {
         tokio::spawn(boot(state.clone()));
         tokio::spawn(probe_loop(state.clone()));
         tokio::spawn(prune_rate_limits(state.clone()));
+        tokio::spawn(figures_loop(state.clone()));
         tokio::spawn(cache::invalidation::listen(
             state.cache.clone(),
             state.config.redis.clone(),
@@ -287,6 +290,74 @@ async fn probe_loop(state: AppState) {
         }
         last = now;
     }
+}
+
+/// Every second: closes the second that ended into the figures' history and judges the alerts.
+async fn figures_loop(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        state.figures.tick();
+        let requests = state.figures.window();
+        let cache = state.cache.stats();
+        state.alerts.evaluate(
+            &state.config.ops,
+            crate::alerts::Inputs {
+                requests: requests.requests,
+                p95_us: requests.p95_us,
+                error_rate: requests.error_rate,
+                rss: crate::memory::usage().rss,
+                cache_hits: cache.memory_hits + cache.redis_hits,
+                cache_misses: cache.misses,
+                pool_waiting: state.db.status().waiting,
+            },
+        );
+    }
+}
+
+/// What `/maintenance` did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Maintenance {
+    /// Memory-cache entries before and after the sweep of expired ones.
+    pub cache_entries: (u64, u64),
+    /// Idle database connections closed above `MIN_CONNECTIONS`.
+    pub connections_closed: usize,
+    /// Rate-limit keys before and after dropping those whose allowance is whole again.
+    pub rate_limit_keys: (usize, usize),
+}
+
+/// Runs the housekeeping the background tasks do on their own schedules, now: expired cache
+/// entries swept, idle connections above the minimum closed, idle rate-limit state dropped.
+pub async fn maintenance(state: &AppState) -> Maintenance {
+    let before = state.cache.memory_entries();
+    state.cache.run_pending_tasks().await;
+    let after = state.cache.memory_entries();
+    let connections_closed = crate::db::pool::close_idle(
+        &state.db,
+        state.config.db.min_connections,
+        state.config.db.pool_idle_timeout,
+    );
+    let keys_before = state.limits.tracked_keys();
+    state.limits.prune();
+    Maintenance {
+        cache_entries: (before, after),
+        connections_closed,
+        rate_limit_keys: (keys_before, state.limits.tracked_keys()),
+    }
+}
+
+/// Zeroes the counters: request figures, alerts, cache hits and misses, rate-limit counts and
+/// the admission peak.
+pub fn reset_figures(state: &AppState) {
+    state.figures.reset();
+    state.alerts.reset();
+    state.cache.reset_stats();
+    state.limits.reset_counters();
+    state.admission.reset_peak();
 }
 
 /// Drops rate-limit keys whose allowance is whole again, every minute (governor's key maps never

@@ -343,6 +343,51 @@ pub struct OpsConfig {
     /// unset, only admin users may call them.
     #[arg(long, env = "OPS_TOKEN", hide_env_values = true, global = true)]
     pub ops_token: Option<SecretString>,
+
+    /// The memory the instance may use, in MiB (the host's or container's limit; Render's
+    /// starter plan has 512). The memory alert compares the resident set size with it.
+    #[arg(long, env = "MEMORY_LIMIT_MB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(16..), global = true)]
+    pub memory_limit_mb: u64,
+
+    /// Alert when the 95th-percentile response time over the last minute exceeds this (ms).
+    #[arg(long, env = "ALERT_P95_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub alert_p95_ms: u64,
+
+    /// Alert when the share of 5xx answers over the last minute exceeds this (%).
+    #[arg(long, env = "ALERT_ERROR_RATE", default_value_t = 5.0, global = true)]
+    pub alert_error_rate: f64,
+
+    /// Alert when the resident set size exceeds this share of `MEMORY_LIMIT_MB` (%).
+    #[arg(
+        long,
+        env = "ALERT_MEMORY_PERCENT",
+        default_value_t = 85.0,
+        global = true
+    )]
+    pub alert_memory_percent: f64,
+
+    /// Alert when the cache hit rate over the last minute falls below this (%).
+    #[arg(
+        long,
+        env = "ALERT_CACHE_HIT_RATE",
+        default_value_t = 70.0,
+        global = true
+    )]
+    pub alert_cache_hit_rate: f64,
+
+    /// Alert when requests have been waiting for a database connection this long (seconds).
+    #[arg(
+        long,
+        env = "ALERT_POOL_WAIT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub alert_pool_wait_secs: u64,
+
+    /// Requests (or cache lookups) in the last minute below which the rate-based alerts (error
+    /// rate, p95, hit rate) do not judge: a handful of requests says nothing.
+    #[arg(long, env = "ALERT_MIN_SAMPLES", default_value_t = 20, global = true)]
+    pub alert_min_samples: u64,
 }
 
 /// A configuration problem, reported with the variable's name.
@@ -367,6 +412,15 @@ impl Config {
         };
         if self.db.max_connections == 0 {
             return err("MAX_CONNECTIONS", "must be at least 1");
+        }
+        for (var, value) in [
+            ("ALERT_ERROR_RATE", self.ops.alert_error_rate),
+            ("ALERT_MEMORY_PERCENT", self.ops.alert_memory_percent),
+            ("ALERT_CACHE_HIT_RATE", self.ops.alert_cache_hit_rate),
+        ] {
+            if !(0.0..=100.0).contains(&value) {
+                return err(var, "must be a percentage between 0 and 100");
+            }
         }
         if self.db.min_connections > self.db.max_connections {
             return err("MIN_CONNECTIONS", "must not exceed MAX_CONNECTIONS");

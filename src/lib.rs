@@ -13,6 +13,7 @@
 //! - [`redis`]: the fail-fast Redis client.
 //! - [`error`]: the single error type and its JSON envelope.
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod figures;
 pub mod jsontime;
 pub mod memory;
 pub mod middleware;

@@ -767,6 +767,14 @@ impl RateLimits {
         self.leases.prune();
     }
 
+    /// Zeroes the allowed and refused counts and the Redis call count.
+    pub fn reset_counters(&self) {
+        for c in self.counters.iter().flatten().flatten() {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.redis_calls.store(0, Ordering::Relaxed);
+    }
+
     /// Round trips made to Redis so far.
     pub fn redis_calls(&self) -> u64 {
         self.redis_calls.load(Ordering::Relaxed)

@@ -32,6 +32,10 @@ pub struct AppInner {
     pub admission: std::sync::Arc<crate::middleware::load_shed::Admission>,
     /// The two-tier cache.
     pub cache: Cache,
+    /// Request figures (counts, latency histograms, per-second history).
+    pub figures: crate::figures::Figures,
+    /// Active alerts.
+    pub alerts: crate::alerts::Alerts,
     /// Token signing and verification keys.
     pub jwt: JwtKeys,
     /// Where the instance is in its life: starting, ready or draining.

@@ -158,6 +158,10 @@ pub struct Stats {
     pub timestamp: String,
     /// Seconds since start.
     pub uptime: u64,
+    /// Requests: totals, rate, error rate and latency percentiles, per route too.
+    pub requests: crate::figures::RequestStats,
+    /// Alerts active now.
+    pub alerts: Vec<crate::alerts::Alert>,
     /// Cache hits and misses per tier and type.
     pub cache: CacheStats,
     /// The memory tier.
@@ -174,17 +178,26 @@ pub struct Stats {
     pub rate_limit_keys: usize,
     /// Round trips the rate limiter made to Redis (leases make them far fewer than requests).
     pub rate_limit_redis_calls: u64,
+    /// One point per second over the last five minutes (oldest first), for charts.
+    pub history: Vec<crate::figures::Point>,
 }
 
 /// Live figures of this instance (operator token or admin).
 #[utoipa::path(get, path = "/api/performance/stats", tag = "operations", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Stats), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn get_stats(state: AppState, _op: Operator) -> AppResult<AppJson<Stats>> {
+    Ok(AppJson(snapshot(&state).await))
+}
+
+/// The live figures of this instance (the stats endpoint, the dashboard and the bot).
+pub async fn snapshot(state: &AppState) -> Stats {
     let (entries, bytes) = state.cache.memory_size().await;
     let pool = state.db.status();
-    Ok(AppJson(Stats {
+    Stats {
         timestamp: jsontime::now(),
         uptime: state.started_at.elapsed().as_secs(),
+        requests: state.figures.stats(),
+        alerts: state.alerts.active(),
         cache: state.cache.stats(),
         memory_tier: MemoryTier {
             entries,
@@ -202,5 +215,6 @@ pub async fn get_stats(state: AppState, _op: Operator) -> AppResult<AppJson<Stat
         rate_limits: state.limits.stats(),
         rate_limit_keys: state.limits.tracked_keys(),
         rate_limit_redis_calls: state.limits.redis_calls(),
-    }))
+        history: state.figures.history(),
+    }
 }

@@ -701,6 +701,11 @@ impl Cache {
         self.0.stats.snapshot()
     }
 
+    /// Zeroes the hit, miss, error and eviction counts.
+    pub fn reset_stats(&self) {
+        self.0.stats.reset();
+    }
+
     /// Runs moka's pending maintenance (expired entries, evictions).
     pub async fn run_pending_tasks(&self) {
         self.0.memory.run_pending_tasks().await;

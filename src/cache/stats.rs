@@ -62,6 +62,16 @@ impl Counters {
         self.per_kind[kind.index()][slot].fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(super) fn reset(&self) {
+        for kind in &self.per_kind {
+            for c in kind {
+                c.store(0, Ordering::Relaxed);
+            }
+        }
+        self.redis_errors.store(0, Ordering::Relaxed);
+        self.evictions.store(0, Ordering::Relaxed);
+    }
+
     pub(super) fn snapshot(&self) -> CacheStats {
         let by_type: Vec<KindStats> = CacheKind::ALL
             .iter()

@@ -70,6 +70,13 @@ impl Admission {
         }
     }
 
+    /// Restarts the peak from the requests in flight now and zeroes the shed count.
+    pub fn reset_peak(&self) {
+        self.peak
+            .store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.shed.store(0, Ordering::Relaxed);
+    }
+
     /// Current figures.
     pub fn stats(&self) -> AdmissionStats {
         AdmissionStats {

@@ -8,8 +8,9 @@
 //!    early answer of the layers below.
 //! 3. `TraceLayer`: opens the request span (request id, method, matched path). Its own
 //!    response/failure events are off: the access log (4) writes the one line per request.
-//! 4. Access log and `X-Execution-Time`: outside everything that can answer early, so panics,
-//!    timeouts, 413s and CORS rejections are timed and logged too.
+//! 4. Access log, `X-Execution-Time` and the request figures ([`crate::figures`]): outside
+//!    everything that can answer early, so panics, timeouts, 413s, 429s, 503s and CORS
+//!    rejections are timed, counted and logged too.
 //! 5. `CatchPanic`: a panicking handler becomes a JSON 500 (with the error kept for the log).
 //! 6. JSON error safety net: outside the layers that answer with empty or plain-text bodies
 //!    (timeout, body limit), turning them into the API.md §1 envelope.
@@ -92,7 +93,10 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
                 AppError::Internal(anyhow::anyhow!("request handler panicked")).into_response()
             },
         ))
-        .layer(axum::middleware::from_fn(access_log::log_and_time))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access_log::log_and_time,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(access_log::make_span)
