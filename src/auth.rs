@@ -73,3 +73,13 @@ impl JwtKeys {
             .map(|data| data.claims)
     }
 }
+
+/// Compares a presented secret with the configured one in constant time. Both sides are hashed
+/// with SHA-256 first, so neither the content nor the length of the secret leaks through timing.
+pub fn secret_matches(presented: &[u8], expected: &SecretString) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let a: [u8; 32] = Sha256::digest(presented).into();
+    let b: [u8; 32] = Sha256::digest(expected.expose_secret().as_bytes()).into();
+    bool::from(a[..].ct_eq(&b[..]))
+}

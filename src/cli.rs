@@ -1,5 +1,5 @@
-//! The command line: `elearning-api [serve|migrate|openapi]`, configured by environment variables
-//! (or the matching flags).
+//! The command line: `elearning-api [serve|migrate|seed|create-user|openapi|telegram]`,
+//! configured by environment variables (or the matching flags).
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +30,9 @@ pub enum Command {
     CreateUser(CreateUserArgs),
     /// Print the OpenAPI document (what `openapi/openapi.json` holds).
     Openapi,
+    /// Register, remove or inspect the Telegram bot's webhook (needs `TELEGRAM_BOT_TOKEN`).
+    #[command(subcommand)]
+    Telegram(crate::telegram::TelegramCommand),
 }
 
 /// Arguments of `create-user`.

@@ -5,7 +5,7 @@ use clap::Parser;
 use elearning_api::{
     app::{self, App},
     cli::{Cli, Command},
-    seed, shutdown, telemetry, tools,
+    seed, shutdown, telegram, telemetry, tools,
 };
 
 #[tokio::main]
@@ -47,6 +47,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .to_pretty_json()
                 .context("rendering OpenAPI")?;
             println!("{doc}");
+            Ok(())
+        }
+        Command::Telegram(command) => {
+            config.validate(false)?;
+            println!("{}", telegram::run(&config.telegram, command).await?);
             Ok(())
         }
     }

@@ -38,6 +38,60 @@ pub enum HealthStatus {
     Unhealthy,
 }
 
+impl HealthStatus {
+    /// The word used in the health body and by the bot.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Degraded => "degraded",
+            Self::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// The status of this instance as the background probes last saw it: defined once, read by the
+/// health endpoint and the bot's `/health`.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict {
+    /// Where the instance is in its life.
+    pub phase: Phase,
+    /// Whether PostgreSQL answered the last probe.
+    pub postgres_ok: bool,
+    /// Whether Redis answered the last probe.
+    pub redis_ok: bool,
+    /// `unhealthy` while starting or draining, `degraded` with a dependency down.
+    pub overall: HealthStatus,
+}
+
+impl Verdict {
+    /// Reads the probes.
+    pub fn of(state: &AppState) -> Self {
+        let phase = state.lifecycle.get();
+        let postgres_ok = state.probes.postgres_ok.load(Ordering::Acquire);
+        let redis_ok = state.probes.redis_ok.load(Ordering::Acquire);
+        let overall = match phase {
+            Phase::Starting | Phase::Draining => HealthStatus::Unhealthy,
+            Phase::Ready if postgres_ok && redis_ok => HealthStatus::Healthy,
+            Phase::Ready => HealthStatus::Degraded,
+        };
+        Self {
+            phase,
+            postgres_ok,
+            redis_ok,
+            overall,
+        }
+    }
+
+    /// `starting`, `ready` or `draining`.
+    pub fn phase_name(&self) -> &'static str {
+        match self.phase {
+            Phase::Starting => "starting",
+            Phase::Ready => "ready",
+            Phase::Draining => "draining",
+        }
+    }
+}
+
 /// `GET /api/health` body.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Liveness {
@@ -148,9 +202,13 @@ pub struct Performance {
     ))]
 pub async fn get_health(state: AppState) -> impl IntoResponse {
     let start = Instant::now();
-    let phase = state.lifecycle.get();
-    let pg_ok = state.probes.postgres_ok.load(Ordering::Acquire);
-    let redis_ok = state.probes.redis_ok.load(Ordering::Acquire);
+    let verdict = Verdict::of(&state);
+    let (phase, pg_ok, redis_ok, overall) = (
+        verdict.phase,
+        verdict.postgres_ok,
+        verdict.redis_ok,
+        verdict.overall,
+    );
     let pool = state.db.status();
     let up = |ok| {
         if ok {
@@ -160,11 +218,6 @@ pub async fn get_health(state: AppState) -> impl IntoResponse {
         }
     };
     let pool_status = up(pg_ok && phase != Phase::Starting);
-    let overall = match phase {
-        Phase::Starting | Phase::Draining => HealthStatus::Unhealthy,
-        Phase::Ready if pg_ok && redis_ok => HealthStatus::Healthy,
-        Phase::Ready => HealthStatus::Degraded,
-    };
     let http_status = if overall == HealthStatus::Unhealthy {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -174,11 +227,7 @@ pub async fn get_health(state: AppState) -> impl IntoResponse {
     let mut body = Health {
         timestamp: jsontime::now(),
         overall,
-        phase: match phase {
-            Phase::Starting => "starting",
-            Phase::Ready => "ready",
-            Phase::Draining => "draining",
-        },
+        phase: verdict.phase_name(),
         systems: Systems {
             cache: CacheHealth {
                 status: if redis_ok && !state.cache.degraded() {

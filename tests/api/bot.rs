@@ -1,0 +1,741 @@
+//! The Telegram bot (API.md §6, reliability §2 rows T9a–T9i): the webhook's secret, its
+//! once-only effects, its replies with real figures, and the `telegram` subcommands against a
+//! stand-in Bot API.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Json, Router, extract::Path, routing::post};
+use elearning_api::config::TelegramIds;
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestDb, proxy::ChaosProxy, test_config};
+
+const SECRET: &str = "test_webhook-secret_0123456789abcdef";
+const ADMIN: i64 = 4242;
+const USER: i64 = 777;
+const OPERATOR_COMMANDS: [&str; 10] = [
+    "/health",
+    "/stats",
+    "/realtime",
+    "/cache",
+    "/pools",
+    "/memory",
+    "/performance",
+    "/clearcache",
+    "/maintenance",
+    "/reset",
+];
+
+static NEXT_UPDATE: AtomicI64 = AtomicI64::new(1000);
+
+fn next_id() -> i64 {
+    NEXT_UPDATE.fetch_add(1, Ordering::Relaxed)
+}
+
+fn with_bot(c: &mut elearning_api::config::Config) {
+    c.telegram.telegram_webhook_secret = Some(SecretString::from(SECRET.to_owned()));
+    c.telegram.telegram_admin_ids = TelegramIds(vec![ADMIN, 1]);
+}
+
+async fn bot_app() -> TestApp {
+    TestApp::spawn_with(with_bot).await
+}
+
+/// A message update from `from` in their private chat.
+fn update(id: i64, from: i64, text: &str) -> Value {
+    json!({
+        "update_id": id,
+        "message": {
+            "message_id": 17,
+            "date": 1_700_000_000,
+            "chat": {"id": from, "type": "private", "first_name": "Tess"},
+            "from": {"id": from, "is_bot": false, "first_name": "Tess"},
+            "text": text,
+        }
+    })
+}
+
+/// Posts `body` to the webhook with `secret`.
+async fn deliver(
+    app: &TestApp,
+    body: impl Into<reqwest::Body>,
+    secret: Option<&str>,
+) -> (StatusCode, HeaderMap, Value) {
+    let mut req = app
+        .client
+        .post(format!("{}/api/bot/webhook", app.addr))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(s) = secret {
+        req = req.header("x-telegram-bot-api-secret-token", s);
+    }
+    let res = req.send().await.expect("deliver");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap_or_default();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+async fn deliver_json(app: &TestApp, body: &Value) -> (StatusCode, HeaderMap, Value) {
+    deliver(app, body.to_string(), Some(SECRET)).await
+}
+
+/// Sends `text` as `from` and returns the reply text (asserting the sendMessage shape).
+async fn say(app: &TestApp, from: i64, text: &str) -> String {
+    let (status, headers, body) = deliver_json(app, &update(next_id(), from, text)).await;
+    assert_eq!(status, StatusCode::OK, "{text}: {body}");
+    assert_eq!(headers["content-type"], "application/json", "{text}");
+    assert_eq!(body["method"], "sendMessage", "{text}: {body}");
+    assert_eq!(body["chat_id"], from, "{text}");
+    assert_eq!(body["parse_mode"], "HTML", "{text}");
+    body["text"].as_str().expect("text").to_owned()
+}
+
+/// The first number after `label: ` in `text`.
+fn figure(text: &str, label: &str) -> f64 {
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{label}: ")))
+        .unwrap_or_else(|| panic!("no {label:?} line in {text}"));
+    line.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find(|s| !s.is_empty())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no number in {line:?}"))
+}
+
+async fn update_rows(app: &TestApp) -> i64 {
+    app.sql()
+        .await
+        .query_one("select count(*) from telegram_update", &[])
+        .await
+        .expect("count")
+        .get(0)
+}
+
+async fn x_cache(app: &TestApp, path: &str) -> String {
+    let (status, headers, _) = app.request(Method::GET, path, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    headers["x-cache"].to_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn every_operator_command_answers_an_admin_with_real_figures() {
+    let app = bot_app().await;
+    // "ready" can precede the first PostgreSQL probe by a moment.
+    app.wait_until(|h| h["overall"] == "healthy").await;
+    const N: usize = 7;
+    for _ in 0..N {
+        assert_eq!(app.get("/api/courses", None).await.0, StatusCode::OK);
+    }
+
+    let health = say(&app, ADMIN, "/health").await;
+    assert!(health.contains("<b>Health: healthy</b>"), "{health}");
+    assert!(
+        health.contains("PostgreSQL: up (") && health.contains("Redis: up ("),
+        "{health}"
+    );
+    assert!(health.contains("Phase: ready") && health.contains("Uptime: "));
+
+    let stats = say(&app, ADMIN, "/stats@ElearningBot please").await;
+    assert!(figure(&stats, "Requests") >= N as f64, "{stats}");
+    for label in [
+        "Rate",
+        "Error rate",
+        "Latency p50/p95/p99",
+        "Cache hit rate",
+        "Active alerts",
+    ] {
+        figure(&stats, label);
+    }
+    // 7 catalogue reads: one miss, six memory hits.
+    assert!(figure(&stats, "Cache hit rate") > 50.0, "{stats}");
+
+    let realtime = say(&app, ADMIN, "/realtime").await;
+    assert!(figure(&realtime, "Requests") >= N as f64, "{realtime}");
+    assert!(
+        figure(&realtime, "In flight") >= 1.0,
+        "the webhook itself: {realtime}"
+    );
+    assert!(realtime.contains("capacity 1024") && realtime.contains("Alerts: "));
+
+    let cache = say(&app, ADMIN, "/cache").await;
+    assert!(figure(&cache, "Memory hits") >= (N - 1) as f64, "{cache}");
+    assert!(figure(&cache, "Misses") >= 1.0, "{cache}");
+    assert!(figure(&cache, "Memory tier") >= 1.0, "{cache}");
+    assert!(cache.contains("Redis tier: connected"), "{cache}");
+
+    let pools = say(&app, ADMIN, "/pools").await;
+    assert_eq!(
+        figure(&pools, "Max"),
+        5.0,
+        "MAX_CONNECTIONS of the tests: {pools}"
+    );
+    assert!(figure(&pools, "Size") >= 1.0, "{pools}");
+
+    let memory = say(&app, ADMIN, "/memory").await;
+    assert!(figure(&memory, "RSS") > 1.0, "{memory}");
+    assert!(memory.contains("of 512 MiB"), "{memory}");
+    figure(&memory, "Heap used");
+
+    let performance = say(&app, ADMIN, "/performance").await;
+    assert!(
+        performance.contains(&format!("GET /api/courses — {N} requests, p95 ")),
+        "{performance}"
+    );
+    assert!(performance.lines().count() <= 6, "top five: {performance}");
+
+    let maintenance = say(&app, ADMIN, "/maintenance").await;
+    for label in [
+        "Memory cache entries",
+        "Idle connections closed",
+        "Rate-limit keys",
+    ] {
+        figure(&maintenance, label);
+    }
+
+    let reset = say(&app, ADMIN, "/reset").await;
+    assert!(reset.contains("Counters reset"), "{reset}");
+    let stats = say(&app, ADMIN, "/stats").await;
+    assert!(
+        figure(&stats, "Requests") <= 2.0,
+        "counted again from zero: {stats}"
+    );
+    let cache = say(&app, ADMIN, "/cache").await;
+    assert_eq!(figure(&cache, "Memory hits"), 0.0, "{cache}");
+}
+
+#[tokio::test]
+async fn operator_commands_are_refused_to_everyone_else_with_no_effect() {
+    let app = bot_app().await;
+    for _ in 0..3 {
+        app.get("/api/courses", None).await;
+    }
+    assert_eq!(x_cache(&app, "/api/courses").await, "HIT-MEMORY");
+
+    for command in OPERATOR_COMMANDS {
+        let reply = say(&app, USER, command).await;
+        assert!(
+            reply.contains(&format!("{command} is for operators only")),
+            "{command}: {reply}"
+        );
+        assert!(!reply.contains("MiB") && !reply.contains("Requests"));
+    }
+    // Neither /clearcache nor /reset did anything.
+    assert_eq!(x_cache(&app, "/api/courses").await, "HIT-MEMORY");
+    let stats = say(&app, ADMIN, "/stats").await;
+    assert!(figure(&stats, "Requests") >= 14.0, "{stats}");
+
+    // A message without a sender (an anonymous group admin, a channel) is nobody's.
+    let mut anonymous = update(next_id(), ADMIN, "/reset");
+    anonymous["message"]
+        .as_object_mut()
+        .expect("message")
+        .remove("from");
+    let (status, _, body) = deliver_json(&app, &anonymous).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("operators only")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn everyone_gets_start_help_and_courses_and_unknown_commands_get_the_help() {
+    let app = bot_app().await;
+    let start = say(&app, USER, "/start").await;
+    assert!(start.contains("Welcome") && start.contains("/courses"));
+
+    let help = say(&app, USER, "/help").await;
+    for command in ["/start", "/help", "/courses"] {
+        assert!(help.contains(command), "{help}");
+    }
+    for command in OPERATOR_COMMANDS {
+        assert!(!help.contains(command), "{command} shown to a user: {help}");
+    }
+    let admin_help = say(&app, ADMIN, "/help@ElearningBot").await;
+    for command in OPERATOR_COMMANDS {
+        assert!(admin_help.contains(command), "{command}: {admin_help}");
+    }
+
+    let unknown = say(&app, USER, "/teleport <now>").await;
+    assert!(
+        unknown.starts_with("🤔 I don't know /teleport."),
+        "{unknown}"
+    );
+    assert!(unknown.contains(&help), "the help text: {unknown}");
+    let odd = say(&app, USER, "/<b>").await;
+    assert!(odd.contains("/&lt;b&gt;"), "escaped: {odd}");
+
+    assert_eq!(
+        say(&app, USER, "/courses").await,
+        "📚 No published courses yet."
+    );
+}
+
+#[tokio::test]
+async fn courses_lists_the_five_newest_with_titles_escaped_through_the_cache() {
+    let app = bot_app().await;
+    let owner = app.user("formateur").await;
+    for i in 1..=5 {
+        app.published_course(&owner, &format!("Plain course {i}"), false)
+            .await;
+    }
+    app.published_course(&owner, r#"Rust <b>& "friends"</b>"#, false)
+        .await;
+    app.course(&owner, "A draft nobody sees").await;
+
+    let reply = say(&app, USER, "/courses").await;
+    assert!(
+        reply.contains(
+            "1. <b>Rust &lt;b&gt;&amp; &quot;friends&quot;&lt;/b&gt;</b> — beginner, programming"
+        ),
+        "{reply}"
+    );
+    assert!(!reply.contains("<b>&"), "{reply}");
+    assert!(!reply.contains("Plain course 1") && reply.contains("Plain course 2"));
+    assert!(!reply.contains("draft"), "{reply}");
+    assert_eq!(reply.lines().count(), 6, "{reply}");
+    // The bot read the catalogue through the cache: the same page is now a memory hit.
+    assert_eq!(x_cache(&app, "/api/courses?limit=5").await, "HIT-MEMORY");
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_secret_is_401_and_does_nothing() {
+    let app = bot_app().await;
+    app.get("/api/courses", None).await;
+    let body = update(next_id(), ADMIN, "/clearcache").to_string();
+    for secret in [
+        None,
+        Some("wrong"),
+        Some(""),
+        Some(&SECRET[..SECRET.len() - 1]),
+    ] {
+        let (status, headers, reply) = deliver(&app, body.clone(), secret).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{secret:?}");
+        assert_eq!(reply["code"], "invalid_webhook_secret", "{secret:?}");
+        assert_eq!(headers["content-type"], "application/json");
+    }
+    assert_eq!(update_rows(&app).await, 0);
+    assert_eq!(x_cache(&app, "/api/courses").await, "HIT-MEMORY");
+
+    // No secret configured: nothing gets in, whatever is sent.
+    let open = TestApp::spawn_with(|c| {
+        c.telegram.telegram_admin_ids = TelegramIds(vec![ADMIN]);
+    })
+    .await;
+    for secret in [None, Some(""), Some(SECRET)] {
+        let (status, _, _) = deliver(&open, body.clone(), secret).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{secret:?}");
+    }
+    assert_eq!(update_rows(&open).await, 0);
+}
+
+#[tokio::test]
+async fn a_redelivered_update_is_acted_on_once_even_concurrently() {
+    let app = bot_app().await;
+    let id = next_id();
+    let first = deliver_json(&app, &update(id, ADMIN, "/help")).await;
+    assert_eq!(first.2["method"], "sendMessage");
+    let again = deliver_json(&app, &update(id, ADMIN, "/help")).await;
+    assert_eq!(again.0, StatusCode::OK);
+    assert_eq!(again.2, json!({}));
+
+    // Ten copies of one /clearcache at once, after warming the cache: one reply, one clear.
+    app.get("/api/courses", None).await;
+    assert_eq!(x_cache(&app, "/api/courses").await, "HIT-MEMORY");
+    let body = update(next_id(), ADMIN, "/clearcache");
+    let replies = futures::future::join_all((0..10).map(|_| deliver_json(&app, &body))).await;
+    let mut acted = 0;
+    for (status, _, reply) in &replies {
+        assert_eq!(*status, StatusCode::OK, "{reply}");
+        if reply["method"] == "sendMessage" {
+            acted += 1;
+            assert!(
+                figure(
+                    reply["text"].as_str().unwrap_or_default(),
+                    "Memory entries removed"
+                ) >= 1.0
+            );
+        } else {
+            assert_eq!(*reply, json!({}));
+        }
+    }
+    assert_eq!(acted, 1, "{replies:?}");
+    assert_eq!(update_rows(&app).await, 2);
+
+    // Ids may restart lower after a quiet week: a lower id is still new.
+    let low = say(&app, ADMIN, "/start").await;
+    assert!(low.contains("Welcome"));
+    let (_, _, reply) = deliver_json(&app, &update(3, ADMIN, "/start")).await;
+    assert_eq!(reply["method"], "sendMessage", "a lower id is processed");
+}
+
+#[tokio::test]
+async fn clearcache_empties_the_cache_like_the_operations_endpoint() {
+    let app = bot_app().await;
+    assert_eq!(x_cache(&app, "/api/courses").await, "MISS");
+    assert_eq!(x_cache(&app, "/api/courses").await, "HIT-MEMORY");
+
+    let reply = say(&app, ADMIN, "/clearcache").await;
+    assert!(reply.starts_with("🧹 <b>Cache cleared</b>"), "{reply}");
+    assert!(figure(&reply, "Memory entries removed") >= 1.0, "{reply}");
+    assert!(figure(&reply, "Redis keys removed") >= 1.0, "{reply}");
+    assert!(reply.contains("Redis: answered"), "{reply}");
+
+    let (_, stats) = app
+        .get("/api/performance/stats", Some(crate::helpers::OPS_TOKEN))
+        .await;
+    assert_eq!(stats["memoryTier"]["entries"], 0, "{}", stats["memoryTier"]);
+    assert_eq!(
+        x_cache(&app, "/api/courses").await,
+        "MISS",
+        "and Redis was emptied too"
+    );
+}
+
+#[tokio::test]
+async fn updates_that_are_not_commands_get_an_empty_200_and_leave_no_row() {
+    let app = bot_app().await;
+    let mut photo = update(next_id(), USER, "");
+    photo["message"]
+        .as_object_mut()
+        .expect("message")
+        .remove("text");
+    let cases = [
+        ("plain text", update(next_id(), USER, "hello /health")),
+        ("no text", photo),
+        (
+            "callback query",
+            json!({"update_id": next_id(), "callback_query": {"id": "1", "from": {"id": ADMIN}, "data": "x"}}),
+        ),
+        (
+            "edited message",
+            json!({"update_id": next_id(), "edited_message": update(1, ADMIN, "/reset")["message"]}),
+        ),
+        (
+            "channel post",
+            json!({"update_id": next_id(), "channel_post": {"message_id": 1, "date": 1, "chat": {"id": -100, "type": "channel"}, "text": "/stats"}}),
+        ),
+        (
+            "odd message",
+            json!({"update_id": next_id(), "message": {"text": "/help"}}),
+        ),
+    ];
+    for (case, body) in cases {
+        let (status, headers, reply) = deliver_json(&app, &body).await;
+        assert_eq!(status, StatusCode::OK, "{case}");
+        assert_eq!(reply, json!({}), "{case}");
+        assert_eq!(headers["content-type"], "application/json", "{case}");
+    }
+    assert_eq!(update_rows(&app).await, 0);
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_updates_get_400_and_oversized_ones_413() {
+    let app = bot_app().await;
+    for (case, body, expected) in [
+        ("truncated", "{\"update_id\": 1, ", "malformed JSON"),
+        ("not JSON", "update please", "malformed JSON"),
+        ("empty", "", "malformed JSON"),
+        ("array", "[1, 2]", "not a Telegram Update"),
+        (
+            "no update_id",
+            "{\"message\": {}}",
+            "not a Telegram Update: missing field `update_id`",
+        ),
+        (
+            "string id",
+            "{\"update_id\": \"7\"}",
+            "not a Telegram Update",
+        ),
+    ] {
+        let (status, _, reply) = deliver(&app, body, Some(SECRET)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{case}: {reply}");
+        assert_eq!(reply["code"], "bad_request", "{case}");
+        assert!(
+            reply["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with(expected)),
+            "{case}: {reply}"
+        );
+    }
+    let mut big = update(next_id(), ADMIN, "/reset");
+    big["message"]["padding"] = json!("x".repeat(2 * 1024 * 1024));
+    let (status, _, reply) = deliver_json(&app, &big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
+    assert_eq!(reply["code"], "payload_too_large");
+    assert_eq!(update_rows(&app).await, 0);
+}
+
+#[tokio::test]
+async fn postgres_down_gives_503_with_retry_after_and_the_retry_is_acted_on() {
+    let db = TestDb::create().await;
+    let proxy = ChaosProxy::start(crate::helpers::db::server_addr(), true).await;
+    let mut url = url::Url::parse(&db.url()).expect("url");
+    url.set_port(Some(proxy.port())).expect("port");
+    let mut config = test_config(url.as_str());
+    with_bot(&mut config);
+    let mut app = TestApp::start(config).await;
+    app.db = Some(db);
+    app.wait_until(|h| h["overall"] == "healthy").await;
+
+    proxy.cut();
+    app.wait_until(|h| h["overall"] == "degraded").await;
+    let body = update(next_id(), ADMIN, "/reset");
+    let started = std::time::Instant::now();
+    let (status, headers, reply) = deliver_json(&app, &body).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
+    assert!(headers.contains_key("retry-after"), "{headers:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Non-commands need no database.
+    let (status, _, _) = deliver_json(&app, &update(next_id(), USER, "hi")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    proxy.restore();
+    app.wait_until(|h| h["overall"] == "healthy").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, reply) = deliver_json(&app, &body).await;
+        if status == StatusCode::OK {
+            assert_eq!(
+                reply["method"], "sendMessage",
+                "nothing was recorded: {reply}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}: {reply}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(update_rows(&app).await, 1);
+}
+
+#[tokio::test]
+async fn the_webhook_is_not_rate_limited() {
+    let app = TestApp::spawn_with(|c| {
+        with_bot(c);
+        c.limits.rate_limit_enabled = true;
+        c.limits.rate_limit_default = "2/60".parse().expect("spec");
+        c.limits.rate_limit_ip_ceiling = "3/60".parse().expect("spec");
+    })
+    .await;
+    for _ in 0..6 {
+        let (status, headers, _) = deliver_json(&app, &update(next_id(), USER, "/start")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!headers.contains_key("x-ratelimit-limit"));
+    }
+}
+
+/// What the stand-in Bot API received: path and JSON body.
+type Calls = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// A stand-in Bot API on a free port; returns its base URL and the calls it received.
+async fn fake_bot_api() -> (String, Calls) {
+    let calls: Calls = Arc::default();
+    let recorded = calls.clone();
+    let app = Router::new().route(
+        "/{bot}/{method}",
+        post(move |Path((bot, method)): Path<(String, String)>, Json(body): Json<Value>| {
+            let recorded = recorded.clone();
+            async move {
+                recorded
+                    .lock()
+                    .expect("calls")
+                    .push((format!("/{bot}/{method}"), body));
+                if bot != "bot123:SECRET-TOKEN" {
+                    return (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        Json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"})),
+                    );
+                }
+                let reply = match method.as_str() {
+                    "setWebhook" => json!({"ok": true, "result": true, "description": "Webhook was set"}),
+                    "deleteWebhook" => json!({"ok": true, "result": true, "description": "Webhook was deleted"}),
+                    "getWebhookInfo" => json!({"ok": true, "result": {
+                        "url": "https://bot.example.com/api/bot/webhook",
+                        "has_custom_certificate": false,
+                        "pending_update_count": 3,
+                        "last_error_date": 1_700_000_000,
+                        "last_error_message": "Wrong response from the webhook: 503 Service Unavailable",
+                        "max_connections": 40,
+                        "allowed_updates": ["message"],
+                    }}),
+                    _ => json!({"ok": false, "error_code": 404, "description": "Not Found"}),
+                };
+                (axum::http::StatusCode::OK, Json(reply))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, calls)
+}
+
+/// Runs `elearning-api telegram <args>` with `env`; returns success, stdout, stderr.
+async fn telegram_cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_elearning-api"));
+    cmd.arg("telegram").args(args).env("RUST_LOG", "warn");
+    for var in [
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_WEBHOOK_SECRET",
+        "TELEGRAM_WEBHOOK_URL",
+        "TELEGRAM_API_BASE",
+        "TELEGRAM_ADMIN_IDS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().await.expect("run elearning-api");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn telegram_cli_sets_deletes_and_describes_the_webhook() {
+    let (base, calls) = fake_bot_api().await;
+    let env = [
+        ("TELEGRAM_API_BASE", base.as_str()),
+        ("TELEGRAM_BOT_TOKEN", "123:SECRET-TOKEN"),
+        ("TELEGRAM_WEBHOOK_SECRET", SECRET),
+        (
+            "TELEGRAM_WEBHOOK_URL",
+            "https://bot.example.com/api/bot/webhook",
+        ),
+    ];
+
+    let (ok, out, err) = telegram_cli(&["set-webhook"], &env).await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "webhook set: https://bot.example.com/api/bot/webhook (Webhook was set)"
+    );
+    let (ok, out, err) = telegram_cli(&["delete-webhook"], &env).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "webhook deleted (Webhook was deleted)");
+    let (ok, out, err) = telegram_cli(&["webhook-info"], &env).await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "url: https://bot.example.com/api/bot/webhook\n\
+         has_custom_certificate: false\n\
+         pending_update_count: 3\n\
+         last_error_date: 1700000000 (2023-11-14T22:13:20.000Z)\n\
+         last_error_message: Wrong response from the webhook: 503 Service Unavailable\n\
+         max_connections: 40\n\
+         allowed_updates: message"
+    );
+
+    let calls = calls.lock().expect("calls").clone();
+    let paths: Vec<&str> = calls.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/bot123:SECRET-TOKEN/setWebhook",
+            "/bot123:SECRET-TOKEN/deleteWebhook",
+            "/bot123:SECRET-TOKEN/getWebhookInfo"
+        ]
+    );
+    assert_eq!(
+        calls[0].1,
+        json!({
+            "url": "https://bot.example.com/api/bot/webhook",
+            "secret_token": SECRET,
+            "allowed_updates": ["message"],
+            "max_connections": 40,
+            "drop_pending_updates": false,
+        })
+    );
+    assert_eq!(calls[1].1, json!({"drop_pending_updates": false}));
+}
+
+#[tokio::test]
+async fn telegram_cli_fails_with_one_clear_line_and_never_shows_the_token() {
+    let (base, _) = fake_bot_api().await;
+    let dead = format!("http://127.0.0.1:{}", crate::helpers::dead_port().await);
+    let full = |base: &'static str, token: &'static str| {
+        vec![
+            ("TELEGRAM_API_BASE", base),
+            ("TELEGRAM_BOT_TOKEN", token),
+            ("TELEGRAM_WEBHOOK_SECRET", SECRET),
+            (
+                "TELEGRAM_WEBHOOK_URL",
+                "https://bot.example.com/api/bot/webhook",
+            ),
+        ]
+    };
+    let base: &'static str = base.leak();
+    let dead: &'static str = dead.leak();
+    let without = |var: &str, env: Vec<(&'static str, &'static str)>| {
+        env.into_iter()
+            .filter(|(k, _)| *k != var)
+            .collect::<Vec<_>>()
+    };
+    let cases = [
+        (
+            "set-webhook",
+            without("TELEGRAM_BOT_TOKEN", full(base, "")),
+            "TELEGRAM_BOT_TOKEN is not set",
+        ),
+        (
+            "webhook-info",
+            without("TELEGRAM_BOT_TOKEN", full(base, "")),
+            "TELEGRAM_BOT_TOKEN is not set",
+        ),
+        (
+            "set-webhook",
+            without("TELEGRAM_WEBHOOK_URL", full(base, "123:SECRET-TOKEN")),
+            "TELEGRAM_WEBHOOK_URL is not set",
+        ),
+        (
+            "set-webhook",
+            without("TELEGRAM_WEBHOOK_SECRET", full(base, "123:SECRET-TOKEN")),
+            "TELEGRAM_WEBHOOK_SECRET is not set",
+        ),
+        (
+            "delete-webhook",
+            full(base, "999:WRONG-TOKEN"),
+            "deleteWebhook failed: Unauthorized (HTTP 401",
+        ),
+        (
+            "webhook-info",
+            full(dead, "999:WRONG-TOKEN"),
+            "getWebhookInfo at http://127.0.0.1:",
+        ),
+    ];
+    for (command, env, expected) in cases {
+        let (ok, out, err) = telegram_cli(&[command], &env).await;
+        assert!(!ok, "{command} {expected}: {out}");
+        assert!(
+            err.starts_with("error: ") && err.contains(expected),
+            "{command}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(
+            !err.contains("WRONG-TOKEN") && !out.contains("WRONG-TOKEN"),
+            "{err}"
+        );
+    }
+    let mut bad_secret = full(base, "123:SECRET-TOKEN");
+    bad_secret[2].1 = "no spaces allowed";
+    let (ok, _, err) = telegram_cli(&["set-webhook"], &bad_secret).await;
+    assert!(!ok && err.contains("TELEGRAM_WEBHOOK_SECRET"), "{err}");
+}
