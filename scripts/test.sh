@@ -4,4 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
+# The dashboard test drives a real headless browser (Debian's chromium, or CHROMIUM=<path>).
+if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium for the dashboard test"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+  else
+    echo "the dashboard test needs chromium: sudo apt-get install chromium (or set CHROMIUM)" >&2
+  fi
+fi
 cargo test --locked "$@" -- --test-threads="${TEST_THREADS:-8}"

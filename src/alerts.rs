@@ -223,3 +223,97 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn config() -> OpsConfig {
+        crate::cli::Cli::try_parse_from(["elearning-api"])
+            .map(|c| c.config.ops)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn names(a: &Alerts) -> Vec<String> {
+        a.active().into_iter().map(|a| a.name).collect()
+    }
+
+    #[test]
+    fn alerts_rise_past_their_thresholds_and_clear_below_them() {
+        let cfg = config();
+        let alerts = Alerts::default();
+        let calm = Inputs {
+            requests: 100,
+            p95_us: 20_000,
+            rss: 50 << 20,
+            ..Inputs::default()
+        };
+        alerts.evaluate(&cfg, calm);
+        assert!(names(&alerts).is_empty());
+
+        // p95 of 1.5 s, 8 % errors, 500 MiB of 512.
+        let bad = Inputs {
+            p95_us: 1_500_000,
+            error_rate: 8.0,
+            rss: 500 << 20,
+            ..calm
+        };
+        alerts.evaluate(&cfg, bad);
+        assert_eq!(names(&alerts), ["error_rate", "memory", "slow_responses"]);
+        let slow = alerts
+            .active()
+            .into_iter()
+            .find(|a| a.name == "slow_responses")
+            .map(|a| (a.value, a.threshold, a.severity));
+        assert_eq!(slow, Some((1500.0, 1000.0, "warning".to_owned())));
+
+        // Too few requests to judge rates: only memory stays.
+        alerts.evaluate(&cfg, Inputs { requests: 3, ..bad });
+        assert_eq!(names(&alerts), ["memory"]);
+        alerts.evaluate(&cfg, calm);
+        assert!(names(&alerts).is_empty());
+    }
+
+    #[test]
+    fn the_pool_alert_needs_a_sustained_wait_and_the_hit_rate_a_minute_of_lookups() {
+        let mut cfg = config();
+        cfg.alert_pool_wait_secs = 0;
+        let alerts = Alerts::default();
+        let base = Inputs {
+            requests: 100,
+            cache_hits: 1000,
+            cache_misses: 0,
+            ..Inputs::default()
+        };
+        alerts.evaluate(&cfg, base);
+        // Since the first evaluation: 10 hits, 90 misses.
+        alerts.evaluate(
+            &cfg,
+            Inputs {
+                cache_hits: 1010,
+                cache_misses: 90,
+                pool_waiting: 2,
+                ..base
+            },
+        );
+        assert_eq!(names(&alerts), ["cache_hit_rate", "pool_waiting"]);
+        let pool = alerts
+            .active()
+            .into_iter()
+            .find(|a| a.name == "pool_waiting");
+        assert_eq!(pool.map(|a| a.severity), Some("critical".to_owned()));
+
+        cfg.alert_pool_wait_secs = 30;
+        let fresh = Alerts::default();
+        fresh.evaluate(
+            &cfg,
+            Inputs {
+                pool_waiting: 2,
+                ..base
+            },
+        );
+        assert!(names(&fresh).is_empty(), "a brief wait is not an alert");
+    }
+}

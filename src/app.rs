@@ -247,8 +247,11 @@ async fn probe_loop(state: AppState) {
             () = state.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
+        // A probe that began while the instance was starting says nothing about PostgreSQL,
+        // even if the phase changes before it ends.
+        let starting = state.lifecycle.get() == Phase::Starting;
         let pg = async {
-            if state.lifecycle.get() == Phase::Starting {
+            if starting {
                 return None;
             }
             let start = std::time::Instant::now();
@@ -263,7 +266,7 @@ async fn probe_loop(state: AppState) {
                 .map(|_| start.elapsed())
         };
         let (pg, redis) = tokio::join!(pg, state.redis.ping());
-        if state.lifecycle.get() != Phase::Starting {
+        if !starting {
             state.probes.record_postgres(pg);
         }
         state.probes.record_redis(redis);

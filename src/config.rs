@@ -35,6 +35,9 @@ pub struct Config {
     /// Rate limits.
     #[command(flatten)]
     pub limits: RateLimitConfig,
+    /// The Telegram bot.
+    #[command(flatten)]
+    pub telegram: TelegramConfig,
     /// Log output format: `json` (one flat object per line, for Render's log stream), `pretty` or
     /// `compact` (for a terminal). The level comes from `RUST_LOG`.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Compact, global = true)]
@@ -344,6 +347,13 @@ pub struct OpsConfig {
     #[arg(long, env = "OPS_TOKEN", hide_env_values = true, global = true)]
     pub ops_token: Option<SecretString>,
 
+    /// Whether request figures (counts, latency histograms, history) are collected. On by
+    /// default; off only to measure what collecting them costs (the stats, `/metrics` and the
+    /// dashboard then show no request figures, and the latency and error-rate alerts stay
+    /// quiet).
+    #[arg(long, env = "FIGURES_ENABLED", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub figures_enabled: bool,
+
     /// The memory the instance may use, in MiB (the host's or container's limit; Render's
     /// starter plan has 512). The memory alert compares the resident set size with it.
     #[arg(long, env = "MEMORY_LIMIT_MB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(16..), global = true)]
@@ -388,6 +398,78 @@ pub struct OpsConfig {
     /// rate, p95, hit rate) do not judge: a handful of requests says nothing.
     #[arg(long, env = "ALERT_MIN_SAMPLES", default_value_t = 20, global = true)]
     pub alert_min_samples: u64,
+}
+
+/// The Telegram bot (API.md §6): the webhook it answers and the `telegram` subcommands that
+/// register it.
+#[derive(Debug, Clone, Args)]
+pub struct TelegramConfig {
+    /// Bot token from @BotFather. Only the `telegram` subcommands need it: the webhook answers
+    /// in its HTTP response.
+    #[arg(
+        long,
+        env = "TELEGRAM_BOT_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub telegram_bot_token: Option<SecretString>,
+    /// Secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token` with every update: 1–256
+    /// characters of `A-Z a-z 0-9 _ -` (e.g. `openssl rand -hex 32`). Unset: the webhook
+    /// refuses everything.
+    #[arg(
+        long,
+        env = "TELEGRAM_WEBHOOK_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub telegram_webhook_secret: Option<SecretString>,
+    /// Comma-separated numeric Telegram user ids allowed the operator commands.
+    #[arg(long, env = "TELEGRAM_ADMIN_IDS", default_value = "", value_parser = parse_telegram_ids, global = true)]
+    pub telegram_admin_ids: TelegramIds,
+    /// Public URL of the webhook that `telegram set-webhook` registers, e.g.
+    /// `https://<service>.onrender.com/api/bot/webhook`.
+    #[arg(long, env = "TELEGRAM_WEBHOOK_URL", global = true)]
+    pub telegram_webhook_url: Option<String>,
+    /// Base URL of the Bot API.
+    #[arg(
+        long,
+        env = "TELEGRAM_API_BASE",
+        default_value = "https://api.telegram.org",
+        global = true
+    )]
+    pub telegram_api_base: String,
+}
+
+/// A list of Telegram user ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TelegramIds(pub Vec<i64>);
+
+impl TelegramIds {
+    /// Whether `id` is in the list.
+    pub fn contains(&self, id: i64) -> bool {
+        self.0.contains(&id)
+    }
+}
+
+/// Parses `TELEGRAM_ADMIN_IDS`: comma-separated whole numbers, blanks ignored.
+pub fn parse_telegram_ids(s: &str) -> Result<TelegramIds, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|id| {
+            id.parse::<i64>()
+                .map_err(|_| format!("{id:?} is not a Telegram user id (a whole number)"))
+        })
+        .collect::<Result<_, _>>()
+        .map(TelegramIds)
+}
+
+/// Whether `secret` is acceptable to Telegram's `setWebhook` (1–256 of `A-Za-z0-9_-`).
+pub fn valid_webhook_secret(secret: &str) -> bool {
+    (1..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// A configuration problem, reported with the variable's name.
@@ -467,6 +549,17 @@ impl Config {
             && t.expose_secret().len() < 16
         {
             return err("OPS_TOKEN", "must be at least 16 characters long");
+        }
+        if let Some(s) = &self.telegram.telegram_webhook_secret
+            && !valid_webhook_secret(s.expose_secret())
+        {
+            return err(
+                "TELEGRAM_WEBHOOK_SECRET",
+                "must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -",
+            );
+        }
+        if url::Url::parse(&self.telegram.telegram_api_base).is_err() {
+            return err("TELEGRAM_API_BASE", "is not a valid URL");
         }
         Ok(())
     }

@@ -23,6 +23,8 @@ use utoipa::ToSchema;
 
 /// Slowest latency tracked exactly; slower requests are recorded as this (60 s).
 const MAX_MICROS: u64 = 60_000_000;
+/// The health check's route, whose 503s are not counted as errors in the error rate.
+const HEALTH_ROUTE: &str = "/api/performance/health";
 /// Seconds in the rolling window of the "last minute" figures.
 const WINDOW: usize = 60;
 /// Seconds of history kept for the charts.
@@ -114,7 +116,8 @@ pub struct RequestStats {
     pub server_errors: u64,
     /// Requests per second over the last minute (or since start, when younger).
     pub per_second: f64,
-    /// Share of 5xx answers over the last minute, in %.
+    /// Share of 5xx answers over the last minute, in % (a health check's 503 excluded: it
+    /// reports a dependency's state by design).
     pub error_rate: f64,
     /// Requests in the last minute.
     pub last_minute: u64,
@@ -150,6 +153,7 @@ pub struct Window {
 }
 
 /// A route's cumulative figures, for Prometheus.
+#[derive(Debug)]
 pub struct RouteSeries {
     /// HTTP method.
     pub method: String,
@@ -254,7 +258,9 @@ impl Figures {
                 s.latency.reset();
             }
             s.requests += 1;
-            if server_error {
+            // A health check's 503 reports a dependency's state to the load balancer by design;
+            // it is not a failed request (it still counts in the route's own figures).
+            if server_error && route != HEALTH_ROUTE {
                 s.errors += 1;
             }
             s.latency.saturating_record(us);

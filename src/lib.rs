@@ -34,6 +34,7 @@ pub mod redis;
 pub mod seed;
 pub mod shutdown;
 pub mod state;
+pub mod telegram;
 pub mod telemetry;
 pub mod tools;
 pub mod validate;

@@ -1,10 +1,13 @@
 //! Every route of the service is reachable from here.
 
 pub mod auth;
+pub mod bot;
 pub mod courses;
+pub mod dashboard;
 pub mod dashboards;
 pub mod enrollments;
 pub mod health;
+pub mod metrics;
 pub mod notifications;
 pub mod operations;
 pub mod progress;
@@ -29,4 +32,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(quizzes::routes())
         .merge(dashboards::routes())
         .merge(operations::routes())
+        .merge(bot::routes())
 }

@@ -23,6 +23,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(clear_cache))
         .routes(routes!(get_stats))
+        .merge(super::metrics::routes())
+        .merge(super::dashboard::routes())
 }
 
 /// Body of a clear-cache request (all fields optional).

@@ -84,13 +84,24 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
             .then(|| token.trim())
             .filter(|t| !t.is_empty());
     }
+    cookie(headers, "AuthToken")
+}
+
+/// The cookie holding an operator's dashboard session (see `api::dashboard`).
+pub const OPS_SESSION_COOKIE: &str = "OpsSession";
+
+/// The role claim of an operator session (never a user's role; its subject is the nil id).
+pub const OPS_SESSION_ROLE: &str = "operator";
+
+/// The value of the cookie `name`, if the request carries a non-empty one.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == "AuthToken")
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim())
         .filter(|t| !t.is_empty())
 }
@@ -199,13 +210,20 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        // The dashboard's session: the operator token, exchanged once for a signed cookie.
+        if let Some(session) = cookie(&parts.headers, OPS_SESSION_COOKIE)
+            && state
+                .jwt
+                .verify(session)
+                .is_some_and(|c| c.role == OPS_SESSION_ROLE && c.sub.is_nil())
+        {
+            return Ok(Self { admin: None });
+        }
         let token = bearer_token(&parts.headers).ok_or(AppError::Unauthorized)?;
-        if let Some(ops) = &state.config.ops.ops_token {
-            use secrecy::ExposeSecret;
-            use subtle::ConstantTimeEq;
-            if bool::from(token.as_bytes().ct_eq(ops.expose_secret().as_bytes())) {
-                return Ok(Self { admin: None });
-            }
+        if let Some(ops) = &state.config.ops.ops_token
+            && crate::auth::secret_matches(token.as_bytes(), ops)
+        {
+            return Ok(Self { admin: None });
         }
         let user =
             <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;

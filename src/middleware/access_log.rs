@@ -42,12 +42,14 @@ pub async fn log_and_time(State(state): State<AppState>, req: Request, next: Nex
     let route = req.extensions().get::<MatchedPath>().cloned();
     let mut response = next.run(req).await;
     let elapsed = start.elapsed();
-    state.figures.record(
-        &method,
-        route.as_ref().map_or(UNMATCHED, MatchedPath::as_str),
-        response.status().as_u16(),
-        elapsed,
-    );
+    if state.config.ops.figures_enabled {
+        state.figures.record(
+            &method,
+            route.as_ref().map_or(UNMATCHED, MatchedPath::as_str),
+            response.status().as_u16(),
+            elapsed,
+        );
+    }
     let ms = elapsed.as_secs_f64() * 1000.0;
     if let Ok(v) = HeaderValue::from_str(&format!("{ms:.3}ms")) {
         response.headers_mut().insert(X_EXECUTION_TIME, v);

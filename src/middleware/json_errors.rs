@@ -11,11 +11,19 @@ use axum::{
 
 use crate::error::ErrorBody;
 
+/// Marks an error answer whose non-JSON body is deliberate (a sign-in page for a browser), so
+/// the safety net leaves it alone.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliberateBody;
+
 /// Rewrites non-JSON 4xx/5xx answers.
 pub async fn ensure_json_errors(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json(&response)
+        || response.extensions().get::<DeliberateBody>().is_some()
+    {
         return response;
     }
     let (error, code) = describe(status);

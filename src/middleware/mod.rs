@@ -52,6 +52,7 @@ use tower_http::{
 use crate::{error::AppError, state::AppState};
 
 pub use access_log::X_EXECUTION_TIME;
+pub use json_errors::DeliberateBody;
 
 /// The request-id header name.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

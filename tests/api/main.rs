@@ -5,11 +5,14 @@
 mod helpers;
 
 mod auth;
+mod bot;
 mod cache;
 mod commands;
 mod courses;
+mod dashboard;
 mod dashboards;
 mod enrollments;
+mod figures;
 mod health;
 mod middleware;
 mod notifications;
