@@ -307,11 +307,12 @@ impl Collector for Snapshot {
             &mut enc,
             g(
                 "elearning_db_pool_connections",
-                "PostgreSQL pool connections (open, idle, max).",
+                "PostgreSQL pool connections (open, idle, in use, max).",
             ),
             [
                 (vec![("state", "open")], p.size as f64),
                 (vec![("state", "idle")], p.available as f64),
+                (vec![("state", "in_use")], p.in_use as f64),
                 (vec![("state", "max")], p.max_size as f64),
             ],
             gauge,

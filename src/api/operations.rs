@@ -134,6 +134,8 @@ pub struct PoolStats {
     pub size: usize,
     /// Idle connections.
     pub available: usize,
+    /// Connections serving a request now.
+    pub in_use: usize,
     /// Requests waiting for a connection.
     pub waiting: usize,
     /// `MAX_CONNECTIONS`.
@@ -209,6 +211,7 @@ pub async fn snapshot(state: &AppState) -> Stats {
         pool: PoolStats {
             size: pool.size,
             available: pool.available,
+            in_use: pool.size.saturating_sub(pool.available),
             waiting: pool.waiting,
             max_size: pool.max_size,
         },
