@@ -83,6 +83,7 @@ impl App {
             cache,
             figures: crate::figures::Figures::new(),
             alerts: crate::alerts::Alerts::default(),
+            images: crate::images::ImagePool::new(&config.images)?,
             jwt: JwtKeys::new(&secret, Duration::from_secs(config.auth.jwt_ttl)),
             config,
             db,
@@ -361,6 +362,7 @@ pub fn reset_figures(state: &AppState) {
     state.cache.reset_stats();
     state.limits.reset_counters();
     state.admission.reset_peak();
+    state.images.reset();
 }
 
 /// Drops rate-limit keys whose allowance is whole again, every minute (governor's key maps never

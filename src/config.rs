@@ -38,6 +38,9 @@ pub struct Config {
     /// The Telegram bot.
     #[command(flatten)]
     pub telegram: TelegramConfig,
+    /// Course images.
+    #[command(flatten)]
+    pub images: ImageConfig,
     /// Log output format: `json` (one flat object per line, for Render's log stream), `pretty` or
     /// `compact` (for a terminal). The level comes from `RUST_LOG`.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Compact, global = true)]
@@ -400,6 +403,47 @@ pub struct OpsConfig {
     pub alert_min_samples: u64,
 }
 
+/// Course images: uploads, and the pool that decodes and resizes them off the async runtime.
+#[derive(Debug, Clone, Args)]
+pub struct ImageConfig {
+    /// Largest accepted image upload, in bytes (413 beyond).
+    #[arg(long, env = "IMAGE_MAX_BYTES", default_value_t = 5 * 1024 * 1024, global = true)]
+    pub image_max_bytes: usize,
+
+    /// Most pixels (width x height) an image may declare; larger ones are refused before they
+    /// are decoded (decompression bombs).
+    #[arg(
+        long,
+        env = "IMAGE_MAX_PIXELS",
+        default_value_t = 40_000_000,
+        global = true
+    )]
+    pub image_max_pixels: u64,
+
+    /// Threads decoding and resizing images (0: one per core).
+    #[arg(long, env = "THREAD_POOL_SIZE", default_value_t = 0, global = true)]
+    pub thread_pool_size: usize,
+
+    /// Image jobs that may wait for a thread; beyond, 503 + `Retry-After` at once.
+    #[arg(long, env = "IMAGE_QUEUE_SIZE", default_value_t = 32, global = true)]
+    pub image_queue_size: usize,
+
+    /// Seconds a resized image stays in Redis (and, within its byte budget, in memory).
+    #[arg(long, env = "IMAGE_CACHE_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub image_cache_ttl: u64,
+}
+
+impl ImageConfig {
+    /// Threads of the image pool.
+    pub fn threads(&self) -> usize {
+        if self.thread_pool_size == 0 {
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+        } else {
+            self.thread_pool_size
+        }
+    }
+}
+
 /// The Telegram bot (API.md §6): the webhook it answers and the `telegram` subcommands that
 /// register it.
 #[derive(Debug, Clone, Args)]
@@ -527,6 +571,12 @@ impl Config {
         }
         if let Err(problem) = self.limits.parse_multipliers() {
             return err("RATE_LIMIT_ROLE_MULTIPLIERS", &problem);
+        }
+        if self.images.image_max_bytes < 1024 {
+            return err("IMAGE_MAX_BYTES", "must be at least 1024 bytes");
+        }
+        if self.images.image_max_pixels == 0 {
+            return err("IMAGE_MAX_PIXELS", "must be at least 1");
         }
         if self.http.body_limit == 0 {
             return err("BODY_LIMIT", "must be at least 1 byte");

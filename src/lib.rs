@@ -24,6 +24,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod figures;
+pub mod images;
 pub mod jsontime;
 pub mod memory;
 pub mod middleware;

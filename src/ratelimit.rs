@@ -92,6 +92,21 @@ impl Group {
         Self::Default,
     ];
 
+    /// The group of a request: [`Group::of`] its route, except that reading an image is a
+    /// course read, not an upload.
+    pub fn of_request(method: &axum::http::Method, route: &str) -> Option<Self> {
+        let group = Self::of(route)?;
+        Some(
+            if group == Self::Upload
+                && (method == axum::http::Method::GET || method == axum::http::Method::HEAD)
+            {
+                Self::Courses
+            } else {
+                group
+            },
+        )
+    }
+
     /// The group of a route template; `None` for routes never limited (health, metrics, docs).
     pub fn of(route: &str) -> Option<Self> {
         const EXEMPT: &[&str] = &[

@@ -36,6 +36,8 @@ pub struct AppInner {
     pub figures: crate::figures::Figures,
     /// Active alerts.
     pub alerts: crate::alerts::Alerts,
+    /// The pool that decodes and resizes images.
+    pub images: crate::images::ImagePool,
     /// Token signing and verification keys.
     pub jwt: JwtKeys,
     /// Where the instance is in its life: starting, ready or draining.

@@ -408,6 +408,57 @@ impl Collector for Snapshot {
             gauge,
         )?;
 
+        // Images.
+        let i = &s.images;
+        family(
+            &mut enc,
+            c(
+                "elearning_image_jobs",
+                "Image pool jobs by outcome (processed, failed, rejected for a full queue).",
+            ),
+            [
+                (vec![("outcome", "processed")], i.processed),
+                (vec![("outcome", "failed")], i.failed),
+                (vec![("outcome", "rejected")], i.rejected),
+            ],
+            counter,
+        )?;
+        family(
+            &mut enc,
+            g(
+                "elearning_image_pool_jobs",
+                "Image jobs running and waiting now.",
+            ),
+            [
+                (vec![("state", "running")], i.running as f64),
+                (vec![("state", "queued")], i.queued as f64),
+            ],
+            gauge,
+        )?;
+        family(
+            &mut enc,
+            (
+                "elearning_image_processing_mean",
+                "Mean time of an image job on its thread.",
+                Some(&seconds),
+                MetricType::Gauge,
+            ),
+            [(vec![], i.mean_processing_ms / 1000.0)],
+            gauge,
+        )?;
+        family(
+            &mut enc,
+            c(
+                "elearning_image_renditions",
+                "Renditions served, from the cache (hit) or made (miss).",
+            ),
+            [
+                (vec![("outcome", "hit")], i.rendition_hits),
+                (vec![("outcome", "miss")], i.rendition_misses),
+            ],
+            counter,
+        )?;
+
         // Alerts.
         family(
             &mut enc,

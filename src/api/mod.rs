@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod dashboards;
 pub mod enrollments;
 pub mod health;
+pub mod images;
 pub mod metrics;
 pub mod notifications;
 pub mod operations;
@@ -26,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(users::routes())
         .merge(courses::routes())
+        .merge(images::routes())
         .merge(notifications::routes())
         .merge(enrollments::routes())
         .merge(progress::routes())

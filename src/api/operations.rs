@@ -182,6 +182,8 @@ pub struct Stats {
     pub rate_limit_keys: usize,
     /// Round trips the rate limiter made to Redis (leases make them far fewer than requests).
     pub rate_limit_redis_calls: u64,
+    /// The image pool: jobs, queue, processing time, rendition cache hits.
+    pub images: crate::images::ImageStats,
     /// One point per second over the last five minutes (oldest first), for charts.
     pub history: Vec<crate::figures::Point>,
 }
@@ -220,6 +222,7 @@ pub async fn snapshot(state: &AppState) -> Stats {
         rate_limits: state.limits.stats(),
         rate_limit_keys: state.limits.tracked_keys(),
         rate_limit_redis_calls: state.limits.redis_calls(),
+        images: state.images.stats(),
         history: state.figures.history(),
     }
 }

@@ -262,7 +262,24 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Loaded, AppError>>,
     {
-        let policy = kind.policy(role);
+        self.get_or_load_with(kind, kind.policy(role), key, tags, load)
+            .await
+    }
+
+    /// [`Cache::get_or_load`] with a policy decided by the caller (a TTL from the
+    /// configuration, e.g. `IMAGE_CACHE_TTL`).
+    pub async fn get_or_load_with<F, Fut>(
+        &self,
+        kind: CacheKind,
+        policy: Policy,
+        key: &str,
+        tags: Vec<Tag>,
+        load: F,
+    ) -> Result<Cached, AppError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Loaded, AppError>>,
+    {
         if !self.0.enabled {
             let loaded = load().await?;
             self.0.stats.record(kind, CacheStatus::Bypass);

@@ -33,11 +33,16 @@ pub enum CacheKind {
     UserProfile,
     /// The account check behind every authenticated request (role and suspension).
     Principal,
+    /// `GET /api/courses/{id}/image`: a resized course image (keyed by content hash, width and
+    /// format, so a new upload is a new key).
+    ImageRendition,
+    /// Which image a course has now (content hash, format, size); a new upload invalidates it.
+    CourseImage,
 }
 
 impl CacheKind {
     /// Every kind, for statistics.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::CourseList,
         Self::CourseDetails,
         Self::DashboardCourses,
@@ -47,6 +52,8 @@ impl CacheKind {
         Self::Notifications,
         Self::UserProfile,
         Self::Principal,
+        Self::ImageRendition,
+        Self::CourseImage,
     ];
 
     /// The name used in keys, figures and `POST /api/performance/clear-cache`'s `type`.
@@ -61,6 +68,8 @@ impl CacheKind {
             Self::Notifications => "NOTIFICATIONS",
             Self::UserProfile => "USER_PROFILE",
             Self::Principal => "PRINCIPAL",
+            Self::ImageRendition => "IMAGE_RENDITION",
+            Self::CourseImage => "COURSE_IMAGE",
         }
     }
 
@@ -152,6 +161,20 @@ impl CacheKind {
                 memory_ttl: Some(Duration::from_secs(30)),
                 browser: Browser::Private,
             },
+            // Content-addressed, so it never goes stale; the handler sets the TTL from
+            // `IMAGE_CACHE_TTL` and its own browser headers (ETag, immutable).
+            Self::ImageRendition => Policy {
+                scope: Scope::Public,
+                redis_ttl: secs(86_400),
+                memory_ttl: secs(86_400),
+                browser: Browser::Public { s_maxage: 86_400 },
+            },
+            Self::CourseImage => Policy {
+                scope: Scope::Public,
+                redis_ttl: secs(3600),
+                memory_ttl: None,
+                browser: Browser::Public { s_maxage: 60 },
+            },
         }
     }
 
@@ -188,6 +211,8 @@ impl CacheKind {
             }
             Self::Notifications => tags.extend(viewer.map(Tag::Notifications)),
             Self::UserProfile | Self::Principal => tags.extend(viewer.map(Tag::User)),
+            Self::ImageRendition => {}
+            Self::CourseImage => tags.extend(subject.map(Tag::Course)),
         }
         tags
     }

@@ -65,7 +65,11 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     // convert body types between layers, which `from_fn` middleware needs.
     router
         .layer(DefaultBodyLimit::max(http.body_limit))
-        .layer(RequestBodyLimitLayer::new(http.body_limit))
+        // Image uploads may be larger than other bodies; every extractor still stops at
+        // `BODY_LIMIT` (the line above) unless its route allows more.
+        .layer(RequestBodyLimitLayer::new(http.body_limit.max(
+            state.config.images.image_max_bytes + crate::images::MULTIPART_OVERHEAD,
+        )))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             http.request_timeout,

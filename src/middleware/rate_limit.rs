@@ -29,7 +29,7 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     let Some(group) = req
         .extensions()
         .get::<MatchedPath>()
-        .and_then(|p| Group::of(p.as_str()))
+        .and_then(|p| Group::of_request(req.method(), p.as_str()))
     else {
         return next.run(req).await;
     };

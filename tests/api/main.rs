@@ -14,6 +14,7 @@ mod dashboards;
 mod enrollments;
 mod figures;
 mod health;
+mod images;
 mod middleware;
 mod notifications;
 mod openapi;

@@ -1,0 +1,383 @@
+//! Course cover images: `POST /api/courses/{id}/image` stores the original (checked by
+//! content) in PostgreSQL; `GET /api/courses/{id}/image?w=` serves resized renditions, made on
+//! the image pool ([`crate::images`]) and cached in Redis and memory by content hash, width and
+//! format, with a strong `ETag` and `If-None-Match` → 304.
+
+use axum::{
+    extract::{Multipart, multipart::MultipartRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    cache::{CacheKind, CacheStatus, Loaded, Tag, X_CACHE},
+    error::{AppError, AppResult, ErrorBody},
+    extract::{AppJson, AppQuery, AuthUser, IdPath},
+    images::{DEFAULT_WIDTH, Output, Source, WIDTHS},
+    state::AppState,
+};
+
+/// Image routes. The upload reads its own body with `IMAGE_MAX_BYTES` as the cap, so the
+/// generic extractor limit is lifted on it.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_image, upload_image))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
+/// The multipart form of an upload: one file.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ImageUpload {
+    /// A JPEG, PNG or WebP image (by content), at most `IMAGE_MAX_BYTES`.
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+}
+
+/// The stored image.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageUploaded {
+    /// Always true.
+    pub success: bool,
+    /// The course's new `imageUrl` (this service's path, with the content version).
+    pub image_url: String,
+    /// SHA-256 of the original, hex.
+    pub content_hash: String,
+    /// `jpeg`, `png` or `webp`.
+    pub format: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Size of the original in bytes.
+    pub bytes: usize,
+}
+
+/// Query of a rendition.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImageQuery {
+    /// Width in pixels: 160, 320, 640 (default), 960 or 1280. Never enlarged.
+    pub w: Option<u32>,
+    /// The content version from `imageUrl`; with it the answer may be cached for a year.
+    pub v: Option<String>,
+}
+
+/// Which image a course has (the `COURSE_IMAGE` cache entry).
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    hash: String,
+    format: String,
+}
+
+/// Upload a course's cover image (owner formateur or admin; multipart, one file).
+#[utoipa::path(post, path = "/api/courses/{id}/image", tag = "courses",
+    params(("id" = Uuid, Path, description = "Course id")),
+    request_body(content = ImageUpload, content_type = "multipart/form-data"),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = ImageUploaded), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn upload_image(
+    state: AppState,
+    caller: AuthUser,
+    IdPath(id): IdPath,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<(StatusCode, AppJson<ImageUploaded>)> {
+    // Who may change the course, before reading a byte of the body.
+    owner_check(&state, caller, id, false).await?;
+    let multipart = multipart.map_err(|_| {
+        AppError::UnsupportedMediaType(
+            "expected multipart/form-data with one image file".to_owned(),
+        )
+    })?;
+    let bytes = read_one_file(multipart, state.config.images.image_max_bytes).await?;
+    let max_pixels = state.images.max_pixels();
+    let checked = {
+        let bytes = bytes.clone();
+        state
+            .images
+            .run(move || crate::images::check(&bytes, max_pixels))
+            .await?
+    };
+    let hash = hex(&Sha256::digest(&bytes));
+    let image_url = format!("/api/courses/{id}/image?v={}", &hash[..16]);
+    let mut db = state.db().await?;
+    let tx = db.transaction().await?;
+    owner_check_in(&tx, caller, id).await?;
+    let width = i32::try_from(checked.width).unwrap_or(i32::MAX);
+    let height = i32::try_from(checked.height).unwrap_or(i32::MAX);
+    let stmt = tx
+        .prepare_cached(
+            "insert into course_image (course_id, content_hash, format, width, height, bytes)
+             values ($1, $2, $3, $4, $5, $6)
+             on conflict (course_id) do update set content_hash = excluded.content_hash,
+               format = excluded.format, width = excluded.width, height = excluded.height,
+               bytes = excluded.bytes, uploaded_at = now()",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &id,
+            &hash,
+            &checked.source.name(),
+            &width,
+            &height,
+            &bytes.as_ref(),
+        ],
+    )
+    .await?;
+    let stmt = tx
+        .prepare_cached("update course set image_url = $2, updated_at = now() where id = $1")
+        .await?;
+    tx.execute(&stmt, &[&id, &image_url]).await?;
+    tx.commit().await?;
+    // The course's pages show the new URL, and the old image is unreachable at once on every
+    // instance (renditions are keyed by content hash).
+    state
+        .cache
+        .invalidate(&[Tag::Courses, Tag::Course(id)])
+        .await;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(ImageUploaded {
+            success: true,
+            image_url,
+            content_hash: hash,
+            format: checked.source.name().to_owned(),
+            width: checked.width,
+            height: checked.height,
+            bytes: bytes.len(),
+        }),
+    ))
+}
+
+/// A course's cover image, resized (`w`), as WebP when `Accept` allows it, else JPEG.
+#[utoipa::path(get, path = "/api/courses/{id}/image", tag = "courses",
+    params(("id" = Uuid, Path, description = "Course id"), ImageQuery),
+    responses((status = 200, description = "The image", content_type = "image/webp", body = Vec<u8>),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn get_image(
+    state: AppState,
+    IdPath(id): IdPath,
+    AppQuery(query): AppQuery<ImageQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let width = query.w.unwrap_or(DEFAULT_WIDTH);
+    if !WIDTHS.contains(&width) {
+        return Err(AppError::invalid(
+            "w",
+            "must be one of 160, 320, 640, 960, 1280",
+        ));
+    }
+    let output = Output::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let meta = current(&state, id).await?;
+    let version = &meta.hash[..16];
+    let etag = format!("\"{version}-{width}-{}\"", output.name());
+    let immutable = query.v.as_deref() == Some(version);
+    let cache_control = if immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=300"
+    };
+    let mut response = if if_none_match(&headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let cached = rendition(&state, id, &meta, width, output).await?;
+        let mut response = cached.body.into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(output.content_type()),
+        );
+        response
+            .headers_mut()
+            .insert(X_CACHE, HeaderValue::from_static(cached.status.as_str()));
+        response
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    Ok(response)
+}
+
+/// The image the course has now, through the cache (a new upload invalidates it).
+async fn current(state: &AppState, id: Uuid) -> AppResult<Meta> {
+    let kind = CacheKind::CourseImage;
+    let cached = state
+        .cache
+        .get_or_load(
+            kind,
+            None,
+            &id.to_string(),
+            kind.tags(None, Some(id)),
+            || async {
+                let client = state.db().await?;
+                let stmt = client
+                    .prepare_cached(
+                        "select content_hash, format from course_image where course_id = $1",
+                    )
+                    .await?;
+                let row = client
+                    .query_opt(&stmt, &[&id])
+                    .await?
+                    .ok_or(AppError::NotFound("image"))?;
+                Loaded::json(
+                    &Meta {
+                        hash: row.get(0),
+                        format: row.get(1),
+                    },
+                    vec![],
+                )
+            },
+        )
+        .await?;
+    serde_json::from_slice(&cached.body).map_err(|e| AppError::Internal(e.into()))
+}
+
+/// The rendition, from the cache or made once on the pool (concurrent misses share one load).
+async fn rendition(
+    state: &AppState,
+    id: Uuid,
+    meta: &Meta,
+    width: u32,
+    output: Output,
+) -> AppResult<crate::cache::Cached> {
+    let kind = CacheKind::ImageRendition;
+    let ttl = std::time::Duration::from_secs(state.config.images.image_cache_ttl);
+    let mut policy = kind.policy(None);
+    policy.redis_ttl = Some(ttl);
+    policy.memory_ttl = Some(ttl);
+    let key = format!("{}:{width}:{}", meta.hash, output.name());
+    let cached = state
+        .cache
+        .get_or_load_with(kind, policy, &key, vec![], || async {
+            let source = Source::parse(&meta.format)
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown stored format")))?;
+            let client = state.db().await?;
+            let stmt = client
+                .prepare_cached(
+                    "select bytes from course_image where course_id = $1 and content_hash = $2",
+                )
+                .await?;
+            // Gone when a new upload replaced it meanwhile: the caller retries with the new one.
+            let row = client
+                .query_opt(&stmt, &[&id, &meta.hash])
+                .await?
+                .ok_or(AppError::NotFound("image"))?;
+            drop(client);
+            let original: Vec<u8> = row.get(0);
+            let max_pixels = state.images.max_pixels();
+            let body = state
+                .images
+                .run(move || crate::images::render(&original, source, width, output, max_pixels))
+                .await?;
+            Ok(Loaded {
+                body: Bytes::from(body),
+                tags: vec![],
+            })
+        })
+        .await?;
+    let counter = match cached.status {
+        CacheStatus::HitMemory | CacheStatus::HitRedis => &state.images.hits,
+        CacheStatus::Miss | CacheStatus::Bypass => &state.images.misses,
+    };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(cached)
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for it).
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+}
+
+/// 404 for a course the caller cannot see, 403 for one they see but may not change.
+async fn owner_check(state: &AppState, caller: AuthUser, id: Uuid, _lock: bool) -> AppResult<()> {
+    let client = state.db().await?;
+    let stmt = client
+        .prepare_cached("select instructor_id, status from course where id = $1")
+        .await?;
+    let (owner, status): (Uuid, String) = client
+        .query_opt(&stmt, &[&id])
+        .await?
+        .map(|r| (r.get(0), r.get(1)))
+        .ok_or(AppError::NotFound("course"))?;
+    super::courses::handlers::check_owner(caller, owner, &status)
+}
+
+/// The same check under the course's row lock, inside the writing transaction.
+async fn owner_check_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    caller: AuthUser,
+    id: Uuid,
+) -> AppResult<()> {
+    let (owner, status) = super::courses::repo::lock_course(tx, id)
+        .await?
+        .ok_or(AppError::NotFound("course"))?;
+    super::courses::handlers::check_owner(caller, owner, &status)
+}
+
+/// Reads the one file of the form, at most `max` bytes (413 beyond).
+async fn read_one_file(mut form: Multipart, max: usize) -> AppResult<Bytes> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge
+        } else {
+            AppError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
+        }
+    };
+    let mut file: Option<Bytes> = None;
+    while let Some(mut field) = form.next_field().await.map_err(bad)? {
+        if field.file_name().is_none() && !matches!(field.name(), Some("image" | "file")) {
+            continue;
+        }
+        if file.is_some() {
+            return Err(AppError::invalid("image", "send one file"));
+        }
+        let mut buf = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(bad)? {
+            if buf.len() + chunk.len() > max {
+                return Err(AppError::PayloadTooLarge);
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        file = Some(Bytes::from(buf));
+    }
+    let file = file.ok_or_else(|| AppError::invalid("image", "is required (one file)"))?;
+    if file.is_empty() {
+        return Err(AppError::invalid("image", "is empty"));
+    }
+    Ok(file)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
