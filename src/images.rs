@@ -28,8 +28,17 @@ use crate::{config::ImageConfig, error::AppError};
 /// Room for the multipart framing around an upload, on top of `IMAGE_MAX_BYTES`.
 pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
 
+/// Bytes of originals kept in memory while their renditions are being made.
+const ORIGINALS_BYTES: u64 = 48 * 1024 * 1024;
+
 /// Widths a rendition may have (`?w=`).
 pub const WIDTHS: [u32; 5] = [160, 320, 640, 960, 1280];
+
+/// JPEG quality of renditions.
+const JPEG_QUALITY: u8 = 82;
+
+/// WebP quality of renditions (lossy).
+const WEBP_QUALITY: f32 = 80.0;
 
 /// The width served when none is asked for.
 pub const DEFAULT_WIDTH: u32 = 640;
@@ -85,7 +94,7 @@ impl Source {
 /// Formats a rendition is served in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
-    /// WebP (lossless: the `image` crate's encoder), for clients that accept it.
+    /// WebP (lossy, quality 80, by libwebp), for clients that accept it.
     WebP,
     /// JPEG (quality 82) otherwise.
     Jpeg,
@@ -206,19 +215,32 @@ pub fn render(
     } else {
         image
     };
-    let mut out = Cursor::new(Vec::with_capacity(64 * 1024));
-    let encoded = match output {
+    let failed = |e: &dyn std::fmt::Debug| {
+        AppError::Internal(anyhow::anyhow!("encoding a rendition: {e:?}"))
+    };
+    match output {
         Output::Jpeg => {
             let rgb = image.to_rgb8();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 82).encode_image(&rgb)
+            let mut out = Cursor::new(Vec::with_capacity(64 * 1024));
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
+                .encode_image(&rgb)
+                .map_err(|e| failed(&e))?;
+            Ok(out.into_inner())
         }
+        // Lossy WebP through libwebp (the `image` crate only writes lossless WebP, several
+        // times larger for photographs).
         Output::WebP => {
-            let rgba = image.to_rgba8();
-            rgba.write_to(&mut out, ImageFormat::WebP)
+            let (w, h) = (image.width(), image.height());
+            let encoded = if image.color().has_alpha() {
+                let rgba = image.to_rgba8();
+                webp::Encoder::from_rgba(&rgba, w, h).encode_simple(false, WEBP_QUALITY)
+            } else {
+                let rgb = image.to_rgb8();
+                webp::Encoder::from_rgb(&rgb, w, h).encode_simple(false, WEBP_QUALITY)
+            };
+            Ok(encoded.map_err(|e| failed(&e))?.to_vec())
         }
-    };
-    encoded.map_err(|e| AppError::Internal(anyhow::anyhow!("encoding a rendition: {e}")))?;
-    Ok(out.into_inner())
+    }
 }
 
 /// Figures of the image pool.
@@ -266,6 +288,9 @@ pub struct ImagePool {
     pub hits: AtomicU64,
     /// Renditions that had to be made.
     pub misses: AtomicU64,
+    /// Recently used originals by content hash, so the renditions of one image read it from
+    /// PostgreSQL once rather than once each.
+    originals: moka::future::Cache<String, bytes::Bytes>,
 }
 
 impl ImagePool {
@@ -275,6 +300,15 @@ impl ImagePool {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("image-{i}"))
+            // Image threads yield the CPU to the async runtime's: a burst of resizes slows
+            // other resizes, not every other request.
+            .start_handler(|_| {
+                if let Err(e) = thread_priority::set_current_thread_priority(
+                    thread_priority::ThreadPriority::Min,
+                ) {
+                    tracing::debug!(error = ?e, "could not lower an image thread's priority");
+                }
+            })
             .panic_handler(|_| tracing::error!("an image job panicked"))
             .build()?;
         Ok(Self {
@@ -291,7 +325,24 @@ impl ImagePool {
             max_us: Arc::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            originals: moka::future::Cache::builder()
+                .weigher(|_: &String, v: &bytes::Bytes| u32::try_from(v.len()).unwrap_or(u32::MAX))
+                .max_capacity(ORIGINALS_BYTES)
+                .time_to_idle(std::time::Duration::from_secs(60))
+                .build(),
         })
+    }
+
+    /// The original with content hash `hash`, from memory or loaded by `load` (concurrent
+    /// callers share one load).
+    pub async fn original<F>(&self, hash: &str, load: F) -> Result<bytes::Bytes, AppError>
+    where
+        F: Future<Output = Result<bytes::Bytes, AppError>>,
+    {
+        self.originals
+            .try_get_with(hash.to_owned(), load)
+            .await
+            .map_err(|e| e.duplicate())
     }
 
     /// The pixel limit of decoded images.

@@ -270,19 +270,24 @@ async fn rendition(
         .get_or_load_with(kind, policy, &key, vec![], || async {
             let source = Source::parse(&meta.format)
                 .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown stored format")))?;
-            let client = state.db().await?;
-            let stmt = client
-                .prepare_cached(
-                    "select bytes from course_image where course_id = $1 and content_hash = $2",
-                )
+            let original = state
+                .images
+                .original(&meta.hash, async {
+                    let client = state.db().await?;
+                    let stmt = client
+                        .prepare_cached(
+                            "select bytes from course_image where course_id = $1 and content_hash = $2",
+                        )
+                        .await?;
+                    // Gone when a new upload replaced it meanwhile: the caller retries with
+                    // the new one.
+                    let row = client
+                        .query_opt(&stmt, &[&id, &meta.hash])
+                        .await?
+                        .ok_or(AppError::NotFound("image"))?;
+                    Ok(Bytes::from(row.get::<_, Vec<u8>>(0)))
+                })
                 .await?;
-            // Gone when a new upload replaced it meanwhile: the caller retries with the new one.
-            let row = client
-                .query_opt(&stmt, &[&id, &meta.hash])
-                .await?
-                .ok_or(AppError::NotFound("image"))?;
-            drop(client);
-            let original: Vec<u8> = row.get(0);
             let max_pixels = state.images.max_pixels();
             let body = state
                 .images
