@@ -16,23 +16,9 @@ $BIN seed >/dev/null
 PORT=18081 RATE_LIMIT_ENABLED=false $BIN serve & OFF=$!
 PORT=18082 RATE_LIMIT_ENABLED=true RATE_LIMIT_COURSES=1000000000/60 RATE_LIMIT_IP_CEILING=1000000000/60 $BIN serve & ON=$!
 trap 'kill $OFF $ON 2>/dev/null; wait 2>/dev/null' EXIT
-for port in 18081 18082; do
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/api/performance/health" >/dev/null && break; sleep 0.1; done
-  curl -sf "http://127.0.0.1:$port/api/courses" >/dev/null
-done
-bench() { wrk -t2 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$1/api/courses" | awk '/Requests\/sec/ {print $2}'; }
-bench 18081 >/dev/null; bench 18082 >/dev/null
+. scripts/ab-rounds.sh
 evalsha() { redis-cli info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p'; }
-calls_before=$(evalsha); calls_before=${calls_before:-0}; served=0
-echo "wrk -t2 -c$CONNS -d${DURATION}s GET /api/courses (memory hit), release build, $(nproc) cores"
-ratios=()
-for round in 1 2 3 4 5; do
-  if (( round % 2 )); then off=$(bench 18081); on=$(bench 18082); else on=$(bench 18082); off=$(bench 18081); fi
-  ratio=$(awk -v a="$off" -v b="$on" 'BEGIN { printf "%.1f", 100 * b / a }')
-  ratios+=("$ratio")
-  served=$(awk -v s="$served" -v on="$on" -v d="$DURATION" 'BEGIN { printf "%d", s + on * d }')
-  echo "round $round: limiter off $off req/s, limiter on $on req/s: $ratio %"
-done
-calls=$(( $(evalsha) - calls_before ))
-echo "median: $(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 3p) % of the limiter-off throughput"
-echo "Redis script calls during the rounds: $calls for about $served limited requests"
+calls_before=$(evalsha)
+ab_rounds limiter
+calls=$(( $(evalsha) - ${calls_before:-0} ))
+echo "Redis script calls during the rounds: $calls for about $AB_SERVED limited requests"

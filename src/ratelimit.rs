@@ -662,17 +662,7 @@ impl RateLimits {
             leases: &self.leases,
             key: lease_key,
         });
-        self.redis_calls.fetch_add(1, Ordering::Relaxed);
-        let reply = shared
-            .check(
-                req.group.name(),
-                &req.key(),
-                &req.ip_key(),
-                (spec, self.ceiling.spec),
-                (wanted, req.cost),
-            )
-            .await;
-        let (decision, taken) = reply?;
+        let (decision, taken) = self.ask(shared, req, spec, (wanted, req.cost)).await?;
         self.adaptive.record(req.caller_slot(), decision.allowed);
         if leasing && decision.allowed && taken > req.cost {
             // The grant ends the refill.
@@ -693,22 +683,34 @@ impl RateLimits {
     async fn top_up(&self, lease_key: u64, req: &RateRequest) {
         let Some(shared) = &self.shared else { return };
         let (spec, slice) = self.shared_spec(lease_key, req);
-        self.redis_calls.fetch_add(1, Ordering::Relaxed);
-        let reply = shared
-            .check(
-                req.group.name(),
-                &req.key(),
-                &req.ip_key(),
-                (spec, self.ceiling.spec),
-                (slice, slice),
-            )
-            .await;
+        let reply = self.ask(shared, req, spec, (slice, slice)).await;
         match reply {
             Some((decision, taken)) if decision.allowed && taken > 0 => {
                 self.leases.grant(lease_key, taken, slice, &decision);
             }
             _ => self.leases.refill_failed(lease_key),
         }
+    }
+
+    /// One round trip to the shared limits: `cells` is (a lease to take when possible, the
+    /// request's own cost).
+    async fn ask(
+        &self,
+        shared: &shared::SharedLimits,
+        req: &RateRequest,
+        spec: RateSpec,
+        cells: (u32, u32),
+    ) -> Option<(Decision, u32)> {
+        self.redis_calls.fetch_add(1, Ordering::Relaxed);
+        shared
+            .check(
+                req.group.name(),
+                &req.key(),
+                &req.ip_key(),
+                (spec, self.ceiling.spec),
+                cells,
+            )
+            .await
     }
 
     /// The caller's shared limit (base x adaptive x role) and the size of its lease slices.

@@ -93,7 +93,7 @@ pub async fn upload_image(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<(StatusCode, AppJson<ImageUploaded>)> {
     // Who may change the course, before reading a byte of the body.
-    owner_check(&state, caller, id, false).await?;
+    owner_check(&state, caller, id).await?;
     let multipart = multipart.map_err(|_| {
         AppError::UnsupportedMediaType(
             "expected multipart/form-data with one image file".to_owned(),
@@ -319,7 +319,7 @@ fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 /// 404 for a course the caller cannot see, 403 for one they see but may not change.
-async fn owner_check(state: &AppState, caller: AuthUser, id: Uuid, _lock: bool) -> AppResult<()> {
+async fn owner_check(state: &AppState, caller: AuthUser, id: Uuid) -> AppResult<()> {
     let client = state.db().await?;
     let stmt = client
         .prepare_cached("select instructor_id, status from course where id = $1")

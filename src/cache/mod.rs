@@ -628,14 +628,7 @@ impl Cache {
     /// Whether Redis may be tried now: the breaker is closed and earlier invalidations that
     /// failed have been replayed (so Redis holds nothing this instance knows to be stale).
     async fn redis_usable(&self) -> bool {
-        let open = self
-            .0
-            .breaker_open_until
-            .lock()
-            .ok()
-            .and_then(|g| *g)
-            .is_some_and(|until| Instant::now() < until);
-        if open {
+        if self.breaker_open() {
             return false;
         }
         let pending: Vec<String> = match self.0.pending.lock() {
@@ -682,14 +675,17 @@ impl Cache {
 
     /// Whether the cache runs without Redis (breaker open or the health probe failing).
     pub fn degraded(&self) -> bool {
-        let open = self
-            .0
+        self.breaker_open() || !self.0.redis_healthy.load(Ordering::Acquire)
+    }
+
+    /// Whether the breaker keeps Redis out for now.
+    fn breaker_open(&self) -> bool {
+        self.0
             .breaker_open_until
             .lock()
             .ok()
             .and_then(|g| *g)
-            .is_some_and(|until| Instant::now() < until);
-        open || !self.0.redis_healthy.load(Ordering::Acquire)
+            .is_some_and(|until| Instant::now() < until)
     }
 
     /// Called by the health probe. When Redis comes back, the memory tier is flushed:

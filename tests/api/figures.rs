@@ -185,16 +185,7 @@ async fn alerts_are_raised_past_their_thresholds_and_exported() {
         .request(Method::GET, "/metrics", Some(OPS_TOKEN), None)
         .await;
     assert!(headers.contains_key("content-type"));
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.addr))
-        .bearer_auth(OPS_TOKEN)
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
+    let text = app.metrics().await;
     assert!(
         text.contains("elearning_alert_active{alert=\"memory\"} 1"),
         "{text}"

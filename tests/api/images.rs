@@ -208,18 +208,7 @@ async fn an_upload_is_served_resized_negotiated_cached_and_revalidated() {
         stats["renditionHits"].as_u64().expect("hits") >= 1,
         "{stats}"
     );
-    let (_, metrics) = (
-        0,
-        app.client
-            .get(format!("{}/metrics", app.addr))
-            .bearer_auth(OPS_TOKEN)
-            .send()
-            .await
-            .expect("scrape")
-            .text()
-            .await
-            .expect("text"),
-    );
+    let metrics = app.metrics().await;
     assert!(metrics.contains("elearning_image_jobs_total"), "{metrics}");
 }
 

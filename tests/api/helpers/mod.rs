@@ -191,6 +191,19 @@ impl TestApp {
         (status, headers, body)
     }
 
+    /// The `/metrics` text, read with the operator token.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.addr))
+            .bearer_auth(OPS_TOKEN)
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// GET with an optional token.
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         let (s, _, b) = self.request(Method::GET, path, token, None).await;
