@@ -26,6 +26,8 @@ pub mod extract;
 pub mod figures;
 pub mod images;
 pub mod jsontime;
+#[cfg(feature = "loadtest")]
+pub mod loadtest;
 pub mod memory;
 pub mod middleware;
 pub mod openapi;

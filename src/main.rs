@@ -29,6 +29,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
     match command {
         Command::Serve => {
+            // Every connection is a file descriptor: take all the kernel allows this process.
+            match rlimit::increase_nofile_limit(u64::MAX) {
+                Ok(limit) => tracing::debug!(limit, "open-file limit"),
+                Err(err) => tracing::warn!(%err, "could not raise the open-file limit"),
+            }
             let app = App::build(config).await?;
             tracing::info!(port = app.port(), "listening");
             app.run_until_stopped(shutdown::signal()).await
