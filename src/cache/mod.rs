@@ -443,7 +443,7 @@ impl Cache {
         let seq = self.0.sent.fetch_add(1, Ordering::AcqRel) + 1;
         let message = invalidation::Message::Tags(keys.clone()).encode(self.0.instance, seq);
         match self.0.shared.invalidate(&keys, &message).await {
-            Ok((_, live)) => {
+            Ok(live) => {
                 self.redis_ok();
                 self.await_acks(seq, &live).await;
             }
@@ -504,7 +504,7 @@ impl Cache {
                 .encode(self.0.instance, seq);
             // An invalidation without tags: only the broadcast (and the list of who must ack).
             match self.0.shared.invalidate(&[], &message).await {
-                Ok((_, live)) => self.await_acks(seq, &live).await,
+                Ok(live) => self.await_acks(seq, &live).await,
                 Err(err) => {
                     self.redis_failed(&err);
                     out.redis_ok = false;

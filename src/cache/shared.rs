@@ -1,13 +1,19 @@
-//! The Redis tier: values under `<prefix>c:<key>`, a set of keys per tag under `<prefix>t:<tag>`,
-//! and a generation counter per tag in the hash `<prefix>gens`. Each operation is one Lua script,
-//! so one round trip:
+//! The Redis tier: values under `<prefix>c:<key>` and a generation counter per tag in the hash
+//! `<prefix>gens`. Each stored value starts with a line naming its tags and their generations
+//! when it was written. Each operation is one Lua script, so one round trip:
 //!
-//! - `get` returns the value and the current generations of its tags;
+//! - `get` returns the value if none of its tags' generations moved since it was written (a
+//!   stale value is unlinked and reads as a miss), and the current generations of the tags
+//!   asked about;
 //! - `put` stores only if those generations did not move meanwhile (a load that raced with a
 //!   write never overwrites the fresh state with the stale one it read); tags passed without a
-//!   generation (those the load itself discovered) are not checked;
-//! - `invalidate` bumps the generations, deletes the tagged keys and publishes the tags to the
-//!   other instances.
+//!   generation (those the load itself discovered) are stamped with their current one;
+//! - `invalidate` bumps the generations and publishes the tags to the other instances.
+//!
+//! Invalidation is O(number of tags), whatever the number of entries carrying them: a tag such
+//! as `courses` sits on every student's course list, and deleting thousands of keys inside a
+//! script would block Redis for every other caller. Stale values are dropped when read, or
+//! expire with their TTL.
 
 use bytes::Bytes;
 use fred::{
@@ -18,36 +24,43 @@ use fred::{
 use crate::redis::Redis;
 
 const GET: &str = r"
-local v = redis.call('GET', KEYS[1]) or ''
-local out = {v}
+local out = {''}
+local v = redis.call('GET', KEYS[1])
+if v then
+  local nl = string.find(v, '\n', 1, true)
+  local fresh = nl ~= nil
+  if fresh then
+    local tag = nil
+    for w in string.gmatch(string.sub(v, 1, nl - 1), '%S+') do
+      if tag == nil then
+        tag = w
+      else
+        if (redis.call('HGET', KEYS[2], tag) or '0') ~= w then fresh = false break end
+        tag = nil
+      end
+    end
+  end
+  if fresh then out[1] = string.sub(v, nl + 1) else redis.call('UNLINK', KEYS[1]) end
+end
 for i = 1, #ARGV do out[#out + 1] = redis.call('HGET', KEYS[2], ARGV[i]) or '0' end
 return out";
 
 const PUT: &str = r"
-for i = 4, #ARGV, 2 do
+local head = {}
+for i = 3, #ARGV, 2 do
   local seen = ARGV[i + 1]
-  if seen ~= '' and (redis.call('HGET', KEYS[2], ARGV[i]) or '0') ~= seen then return 0 end
+  local now = redis.call('HGET', KEYS[2], ARGV[i]) or '0'
+  if seen ~= '' and now ~= seen then return 0 end
+  head[#head + 1] = ARGV[i]
+  head[#head + 1] = now
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-for i = 4, #ARGV, 2 do
-  local s = ARGV[3] .. ARGV[i]
-  redis.call('SADD', s, KEYS[1])
-  redis.call('EXPIRE', s, 3600)
-end
+redis.call('SET', KEYS[1], table.concat(head, ' ') .. '\n' .. ARGV[1], 'EX', ARGV[2])
 return 1";
 
 const INVALIDATE: &str = r"
-local n = 0
-for i = 6, #ARGV do
-  redis.call('HINCRBY', KEYS[1], ARGV[i], 1)
-  local s = ARGV[1] .. ARGV[i]
-  for _, k in ipairs(redis.call('SMEMBERS', s)) do n = n + redis.call('UNLINK', k) end
-  redis.call('UNLINK', s)
-end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-local live = redis.call('ZRANGEBYSCORE', KEYS[2], tonumber(ARGV[4]) - tonumber(ARGV[5]), '+inf')
-table.insert(live, 1, tostring(n))
-return live";
+for i = 5, #ARGV do redis.call('HINCRBY', KEYS[1], ARGV[i], 1) end
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return redis.call('ZRANGEBYSCORE', KEYS[2], tonumber(ARGV[3]) - tonumber(ARGV[4]), '+inf')";
 
 const REGISTER: &str = r"
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
@@ -127,11 +140,7 @@ impl SharedTier {
         tags: &[String],
         gens: &[String],
     ) -> Result<bool, fred::error::Error> {
-        let mut args: Vec<Bytes> = vec![
-            value,
-            Bytes::from(ttl_secs.to_string()),
-            Bytes::from(self.redis.key("t:")),
-        ];
+        let mut args: Vec<Bytes> = vec![value, Bytes::from(ttl_secs.to_string())];
         for (tag, generation) in tags.iter().zip(gens) {
             args.push(Bytes::from(tag.clone()));
             args.push(Bytes::from(generation.clone()));
@@ -147,32 +156,27 @@ impl SharedTier {
         Ok(stored == 1)
     }
 
-    /// Invalidates `tags` in Redis and publishes `message` to every instance. Returns the
-    /// keys deleted and the ids of the instances alive now (who must acknowledge).
+    /// Invalidates `tags` in Redis and publishes `message` to every instance. Returns the ids
+    /// of the instances alive now (who must acknowledge).
     pub async fn invalidate(
         &self,
         tags: &[String],
         message: &str,
-    ) -> Result<(i64, Vec<String>), fred::error::Error> {
+    ) -> Result<Vec<String>, fred::error::Error> {
         let mut args = vec![
-            self.redis.key("t:"),
             self.channel(),
             message.to_owned(),
             now_ms().to_string(),
             PRESENCE_WINDOW_MS.to_string(),
         ];
         args.extend(tags.iter().cloned());
-        let reply: Vec<String> = self
-            .invalidate
+        self.invalidate
             .evalsha_with_reload(
                 self.redis.client(),
                 vec![self.gens_key(), self.instances_key()],
                 args,
             )
-            .await?;
-        let mut it = reply.into_iter();
-        let deleted = it.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-        Ok((deleted, it.collect()))
+            .await
     }
 
     fn instances_key(&self) -> String {
