@@ -81,9 +81,11 @@ pub struct Args {
     /// The server binary (default: `elearning-api` next to this program).
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
-    /// Accounts in the seeded dataset.
-    #[arg(long, default_value_t = 3000)]
-    pub seed_users: usize,
+    /// Accounts in the seeded dataset (default: 3000, or a third of the most users a run
+    /// starts, whichever is more; a few simulated users may share a student account, as
+    /// one person with two devices would).
+    #[arg(long)]
+    pub seed_users: Option<usize>,
     /// Courses in the seeded dataset.
     #[arg(long, default_value_t = 300)]
     pub seed_courses: usize,
@@ -151,6 +153,24 @@ pub enum Mode {
 }
 
 impl Args {
+    /// The fixed-load phase's users.
+    fn fixed_users(&self) -> usize {
+        self.users
+            .unwrap_or(if self.mode() == Mode::Smoke { 20 } else { 2000 })
+    }
+
+    /// The most simulated users the run will start at once.
+    fn planned_users(&self) -> usize {
+        match self.mode() {
+            Mode::Full => self
+                .fixed_users()
+                .max(self.max_users)
+                .max(self.hold_users)
+                .max(self.soak_users),
+            _ => self.fixed_users(),
+        }
+    }
+
     /// The mode the flags select.
     pub fn mode(&self) -> Mode {
         if self.smoke {
@@ -187,6 +207,8 @@ pub struct Phase {
     pub startup_requests: u64,
     /// Unexpected answers among them (counted in the verdict's error rate).
     pub startup_unexpected: u64,
+    /// p99 of those requests: the arrival burst (sign-ins, first dashboards).
+    pub startup_p99_ms: Option<f64>,
     /// Hits over hits and misses of cacheable reads (`X-Cache`), when any were seen.
     pub cache_hit_percent: Option<f64>,
     pub server: ServerFigures,
@@ -241,6 +263,9 @@ pub struct Report {
     pub summary: verdict::Summary,
 }
 
+/// How long after the last user started measuring begins.
+const SETTLE: Duration = Duration::from_secs(3);
+
 /// Runs the load test; returns the report (the caller prints it and sets the exit code).
 pub async fn run(args: Args) -> anyhow::Result<Report> {
     let mode = args.mode();
@@ -258,18 +283,24 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
                 Some(b) => b.clone(),
                 None => target::sibling_binary()?,
             };
+            let planned = args.planned_users();
+            let seed_users = args.seed_users.unwrap_or((planned / 3).max(3000));
+            let mix = args.mix;
+            let total = (mix.visitor + mix.student + mix.formateur + mix.admin + mix.health).max(1);
+            // At most two simulated admins per admin account.
+            let extra_admins = (planned * mix.admin).div_ceil(total * 2).saturating_sub(2);
             eprintln!(
-                "starting {} on a fresh database ({} users, {} courses)",
+                "starting {} on a fresh database ({seed_users} users, {} courses)",
                 binary.display(),
-                args.seed_users,
                 args.seed_courses
             );
             let mut t = target::spawn(&Spawn {
                 binary,
                 database_url: args.database_url.clone(),
                 redis_url: args.redis_url.clone(),
-                seed_users: args.seed_users,
+                seed_users,
                 seed_courses: args.seed_courses,
+                extra_admins,
                 log: args.server_log.clone(),
             })
             .await?;
@@ -486,12 +517,10 @@ impl Runner<'_> {
         from_start: bool,
     ) -> anyhow::Result<Phase> {
         eprintln!("phase: {name} ({users} users, pause scale {think}, {seconds} s)");
-        let ramp_secs = if from_start {
-            0.0
-        } else {
-            users as f64 / rate.max(0.1)
-        };
-        recorder::take();
+        // Measuring starts once every user has started and a few seconds more have passed
+        // (the arrivals' first requests are a burst of their own, reported apart as the
+        // start-up figures); as a fallback, well after the planned ramp-up time.
+        let planned_ramp = users as f64 / rate.max(0.1);
         let mut config = GooseConfiguration::default();
         config.host = Some(self.target.base.clone());
         config.users = Some(users);
@@ -506,10 +535,11 @@ impl Runner<'_> {
         for s in scenarios::scenarios(self.mix, Think(think))? {
             attack = attack.register_scenario(s);
         }
-
+        let base = scenarios::started();
+        recorder::take();
         let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
         let measuring = Arc::new(Mutex::new(from_start.then(Instant::now)));
-        let startup: Arc<Mutex<(u64, u64)>> = Arc::default();
+        let startup: Arc<Mutex<Option<EndpointSummary>>> = Arc::default();
         let sampler = {
             let samples = samples.clone();
             let measuring = measuring.clone();
@@ -517,21 +547,23 @@ impl Runner<'_> {
             let ops = self.target.ops_token.clone();
             let pid = self.target.pid();
             let port = self.target.port();
-            let base = self.target.base.clone();
+            let base_url = self.target.base.clone();
             tokio::spawn(async move {
-                let setup = Setup::new(&base).ok();
-                let started = Instant::now();
+                let setup = Setup::new(&base_url).ok();
+                let began = Instant::now();
+                let mut all_started: Option<Instant> = None;
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
                 loop {
                     tick.tick().await;
-                    if started.elapsed().as_secs_f64() >= ramp_secs
-                        && measuring.lock().map(|m| m.is_none()).unwrap_or(false)
-                    {
-                        // Every user has started: measure from here. What came back while they
-                        // were starting still counts towards the error rate.
-                        let total = recorder::take().total().summary("startup", 0.0);
+                    if all_started.is_none() && scenarios::started().saturating_sub(base) >= users {
+                        all_started = Some(Instant::now());
+                    }
+                    let settled = all_started.is_some_and(|t| t.elapsed() >= SETTLE)
+                        || began.elapsed().as_secs_f64() > planned_ramp * 3.0 + 30.0;
+                    if settled && measuring.lock().map(|m| m.is_none()).unwrap_or(false) {
+                        let total = recorder::take().total().summary("start-up", 0.0);
                         if let Ok(mut s) = startup.lock() {
-                            *s = (total.requests, total.unexpected);
+                            *s = Some(total);
                         }
                         if let Ok(mut m) = measuring.lock() {
                             *m = Some(Instant::now());
@@ -564,8 +596,11 @@ impl Runner<'_> {
         let seconds = since.map_or(0.0, |s| s.elapsed().as_secs_f64());
         let samples = samples.lock().map(|v| v.clone()).unwrap_or_default();
         let mut phase = summarise(name, users, think, seconds, &snapshot, &samples);
-        (phase.startup_requests, phase.startup_unexpected) =
-            startup.lock().map(|s| *s).unwrap_or_default();
+        if let Some(s) = startup.lock().ok().and_then(|s| s.clone()) {
+            phase.startup_requests = s.requests;
+            phase.startup_unexpected = s.unexpected;
+            phase.startup_p99_ms = (s.requests > 0).then_some(s.p99_ms);
+        }
         Ok(phase)
     }
 }
@@ -631,6 +666,7 @@ fn summarise(
         error_percent: total.unexpected as f64 / all * 100.0,
         startup_requests: 0,
         startup_unexpected: 0,
+        startup_p99_ms: None,
         cache_hit_percent: (cacheable > 0)
             .then(|| total.cache_hits as f64 / cacheable as f64 * 100.0),
         server: ServerFigures {
@@ -828,14 +864,15 @@ pub fn render(report: &Report) -> String {
         "elearning-api load test: {:?} against {} ({} cores)\n\n",
         report.mode, report.target, report.machine_cores
     );
-    out.push_str("phase                      users   req/s     p50 ms   p95 ms   p99 ms   max ms  errors   hit %  rss MB  cpu %  conns\n");
+    out.push_str("phase                      users   req/s     p50 ms   p95 ms   p99 ms   max ms  errors   hit %  rss MB  cpu %  conns  arrivals: requests, p99 ms\n");
     for p in &report.phases {
         let opt =
             |v: Option<f64>, d: usize| v.map_or_else(|| "-".to_owned(), |x| format!("{x:.d$}"));
         out.push_str(&format!(
-            "{:<25} {:>6} {:>7.0} {:>9.2} {:>8.2} {:>8.2} {:>8.0} {:>7.3}% {:>6} {:>7} {:>6} {:>6}\n",
+            "{:<25} {:>6} {:>7.0} {:>9.2} {:>8.2} {:>8.2} {:>8.0} {:>7.3}% {:>6} {:>7} {:>6} {:>6}  {}, {}\n",
             p.name, p.users, p.rps, p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms, p.error_percent,
-            opt(p.cache_hit_percent, 1), opt(p.server.peak_rss_mb, 0), opt(p.server.cpu_percent, 0), p.server.peak_connections
+            opt(p.cache_hit_percent, 1), opt(p.server.peak_rss_mb, 0), opt(p.server.cpu_percent, 0), p.server.peak_connections,
+            p.startup_requests, opt(p.startup_p99_ms, 1)
         ));
     }
     if let Some(main) = report.phases.first() {

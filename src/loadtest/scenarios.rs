@@ -65,6 +65,11 @@ pub fn install(shared: Shared) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the dataset is already installed"))
 }
 
+/// How many simulated users have started so far (over every phase of this process).
+pub fn started() -> usize {
+    NEXT_USER.load(Ordering::Relaxed)
+}
+
 /// The installed dataset.
 pub fn shared() -> Option<&'static Shared> {
     SHARED.get()

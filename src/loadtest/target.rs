@@ -27,6 +27,9 @@ pub struct Spawn {
     pub redis_url: String,
     pub seed_users: usize,
     pub seed_courses: usize,
+    /// Admin accounts to add to the seeded two, so that simulated admins do not share one
+    /// account (and its rate limits) many times over.
+    pub extra_admins: usize,
     /// Where the server's log goes.
     pub log: PathBuf,
 }
@@ -105,6 +108,27 @@ async fn fresh_database(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Adds `n` admin accounts (`loadtest-admin-<i>@example.com`) with the seeded password.
+async fn add_admins(url: &str, n: usize) -> anyhow::Result<()> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .context("connecting to PostgreSQL")?;
+    tokio::spawn(connection);
+    let n = i32::try_from(n).unwrap_or(i32::MAX);
+    client
+        .execute(
+            "insert into app_user (id, email, password_hash, first_name, last_name, role, created_at, updated_at)
+             select gen_random_uuid(), 'loadtest-admin-' || g || '@example.com', a.password_hash, 'Load', 'Admin ' || g,
+                    'admin', now(), now()
+             from app_user a, generate_series(1, $1) g where a.email = 'admin@example.com'
+             on conflict do nothing",
+            &[&n],
+        )
+        .await
+        .context("adding admin accounts")?;
+    Ok(())
+}
+
 /// Starts our own server: fresh database, seeded, on a free loopback port, trusting this tool as
 /// a proxy so each simulated user keeps its own address.
 pub async fn spawn(spec: &Spawn) -> anyhow::Result<Target> {
@@ -145,6 +169,9 @@ pub async fn spawn(spec: &Spawn) -> anyhow::Result<Target> {
             "seeding failed: {}",
             String::from_utf8_lossy(&seed.stderr).trim()
         );
+    }
+    if spec.extra_admins > 0 {
+        add_admins(&spec.database_url, spec.extra_admins).await?;
     }
     let log = std::fs::File::create(&spec.log)
         .with_context(|| format!("creating {}", spec.log.display()))?;
