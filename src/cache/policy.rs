@@ -185,9 +185,11 @@ impl CacheKind {
         match self {
             Self::CourseList => tags.extend([Tag::Courses, Tag::Users]),
             Self::CourseDetails => {
+                // What a viewer sees of a course depends on whether they are enrolled, and an
+                // enrollment becoming active always touches its course's tag (the student
+                // count changes): progress and pending requests leave the page alone.
                 tags.extend([Tag::Users]);
                 tags.extend(subject.map(Tag::Course));
-                tags.extend(viewer.map(Tag::Enrollments));
                 tags.extend(viewer.map(Tag::User));
             }
             Self::DashboardCourses => {
@@ -257,8 +259,12 @@ pub struct Policy {
 /// What a write invalidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tag {
-    /// Course membership of any list (creation, deletion, approval, edits).
+    /// Course membership of any list (creation, deletion, approval, a new category or level).
     Courses,
+    /// Results of catalogue searches (`q`): a new title or description may add or remove a
+    /// course from them. Other lists carry the tags of the courses they show, so an edit that
+    /// keeps a course where it was only reaches the pages that show it.
+    Search,
     /// One course's content or counts.
     Course(Uuid),
     /// Names shown next to courses (any user change).
@@ -280,6 +286,7 @@ impl Tag {
     pub fn key(&self) -> String {
         match self {
             Self::Courses => "courses".to_owned(),
+            Self::Search => "search".to_owned(),
             Self::Course(id) => format!("course:{id}"),
             Self::Users => "users".to_owned(),
             Self::Enrollments(id) => format!("enrollments:{id}"),

@@ -478,3 +478,57 @@ async fn a_suspension_through_one_instance_applies_on_the_other_at_once() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["code"], "account_suspended");
 }
+
+#[tokio::test]
+async fn an_edit_reaches_the_lists_that_show_the_course_and_no_others() {
+    let app = TestApp::spawn().await;
+    let f = app.user("formateur").await;
+    let edited = app
+        .published_course(&f, "Edited programming course", false)
+        .await;
+    let id = edited["id"].as_str().expect("id").to_owned();
+    let mut other = crate::helpers::course_body("An untouched design course");
+    other["category"] = json!("design");
+    other["requiresApproval"] = json!(false);
+    let (status, created) = app.post("/api/courses", f.t(), other).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let admin = app.user("admin").await;
+    let (status, reviewed) = app
+        .post(
+            "/api/admin/course-approval",
+            admin.t(),
+            json!({"courseId": created["id"], "action": "approve"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reviewed}");
+
+    let design = "/api/courses?category=design";
+    let search = "/api/courses?q=thorough";
+    for path in ["/api/courses", design, search] {
+        assert_eq!(x_cache(&app, path, None).await.0, "MISS", "{path}");
+        assert_eq!(x_cache(&app, path, None).await.0, "HIT-MEMORY", "{path}");
+    }
+
+    // A new description: the pages showing the course and the searches change; the design
+    // list, which does not show it, stays cached.
+    let path = format!("/api/courses/{id}");
+    let mut edit = crate::helpers::course_body("Edited programming course");
+    edit["description"] = json!("A brand new description, thorough and long enough.");
+    edit["requiresApproval"] = json!(false);
+    assert_eq!(app.put(&path, f.t(), edit.clone()).await.0, StatusCode::OK);
+    let (cache, body) = x_cache(&app, "/api/courses", None).await;
+    assert_eq!(cache, "MISS");
+    assert!(
+        body.to_string().contains("A brand new description"),
+        "{body}"
+    );
+    assert_eq!(x_cache(&app, search, None).await.0, "MISS");
+    assert_eq!(x_cache(&app, design, None).await.0, "HIT-MEMORY");
+
+    // A new category moves it into the design list at once.
+    edit["category"] = json!("design");
+    assert_eq!(app.put(&path, f.t(), edit).await.0, StatusCode::OK);
+    let (cache, body) = x_cache(&app, design, None).await;
+    assert_eq!(cache, "MISS");
+    assert_eq!(body["courses"].as_array().map(Vec::len), Some(2), "{body}");
+}

@@ -122,9 +122,13 @@ pub async fn list_courses(
         filter.q.as_deref().unwrap_or("").to_lowercase()
     );
     let kind = CacheKind::CourseList;
+    let mut tags = kind.tags(None, None);
+    if filter.q.is_some() {
+        tags.push(Tag::Search);
+    }
     state
         .cache
-        .get_or_load(kind, None, &key, kind.tags(None, None), || async {
+        .get_or_load(kind, None, &key, tags, || async {
             let db = state.db().await?;
             let rows = repo::list_courses(&db, &filter, &page).await?;
             let tags = rows.iter().map(|c| Tag::Course(c.id)).collect();
@@ -316,14 +320,25 @@ pub async fn update_course(
         }
     }
     v.finish()?;
+    let before = repo::listing_fields(&tx, id).await?;
     repo::update_course(&tx, id, &body, &modules, &lessons)
         .await
         .on_constraint("course_title_key", duplicate_title)?;
     tx.commit().await?;
-    state
-        .cache
-        .invalidate(&[Tag::Courses, Tag::Course(id), Tag::Stats])
-        .await;
+    // Pages showing the course carry its tag; lists it may join or leave need more.
+    let mut tags = vec![Tag::Course(id), Tag::Stats];
+    if before.as_ref().is_none_or(|b| {
+        b.status == "rejected" || b.category != body.category || b.level != body.level
+    }) {
+        tags.push(Tag::Courses);
+    }
+    if before
+        .as_ref()
+        .is_none_or(|b| b.title != body.title.trim() || b.description != body.description.trim())
+    {
+        tags.push(Tag::Search);
+    }
+    state.cache.invalidate(&tags).await;
     let (course, _) = repo::find_course(&db, id, None)
         .await?
         .ok_or(AppError::NotFound("course"))?;

@@ -190,6 +190,34 @@ pub async fn lock_course(
         .map(|r| (r.get(0), r.get(1))))
 }
 
+/// What decides which lists show a course.
+pub struct ListingFields {
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub level: String,
+    pub status: String,
+}
+
+/// The fields of course `id` that decide which lists show it.
+pub async fn listing_fields(
+    db: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<ListingFields>, tokio_postgres::Error> {
+    let stmt = db
+        .prepare_cached(
+            "select title, description, category, level, status from course where id = $1",
+        )
+        .await?;
+    Ok(db.query_opt(&stmt, &[&id]).await?.map(|r| ListingFields {
+        title: r.get(0),
+        description: r.get(1),
+        category: r.get(2),
+        level: r.get(3),
+        status: r.get(4),
+    }))
+}
+
 /// Inserts a course (status `pending_approval`) with its modules and lessons. Run it in a
 /// transaction: three statements, whatever the number of lessons.
 pub async fn insert_course(

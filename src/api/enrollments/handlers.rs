@@ -123,14 +123,17 @@ pub async fn enroll_in_course(
         }
     };
     tx.commit().await?;
-    // The student's view of the course (and its student count when enrolled at once), their
-    // dashboard, the owner's notifications and everybody's counters changed.
-    let tags = [
+    // The student's dashboard, the owner's notifications and everybody's counters changed;
+    // when enrolled at once, also the course (its student count, and the lessons the student
+    // may now read).
+    let mut tags = vec![
         Tag::Enrollments(caller.id),
-        Tag::Course(course),
         Tag::Notifications(target.instructor_id),
         Tag::Stats,
     ];
+    if !answer.requires_approval {
+        tags.push(Tag::Course(course));
+    }
     state.cache.invalidate(&tags).await;
     Ok((StatusCode::CREATED, AppJson(answer)))
 }
