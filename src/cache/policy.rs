@@ -38,11 +38,13 @@ pub enum CacheKind {
     ImageRendition,
     /// Which image a course has now (content hash, format, size); a new upload invalidates it.
     CourseImage,
+    /// Which courses a signed-in viewer may read in full (enrolled in or owns).
+    CourseAccess,
 }
 
 impl CacheKind {
     /// Every kind, for statistics.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::CourseList,
         Self::CourseDetails,
         Self::DashboardCourses,
@@ -54,6 +56,7 @@ impl CacheKind {
         Self::Principal,
         Self::ImageRendition,
         Self::CourseImage,
+        Self::CourseAccess,
     ];
 
     /// The name used in keys, figures and `POST /api/performance/clear-cache`'s `type`.
@@ -70,6 +73,7 @@ impl CacheKind {
             Self::Principal => "PRINCIPAL",
             Self::ImageRendition => "IMAGE_RENDITION",
             Self::CourseImage => "COURSE_IMAGE",
+            Self::CourseAccess => "COURSE_ACCESS",
         }
     }
 
@@ -96,8 +100,9 @@ impl CacheKind {
                 memory_ttl: None,
                 browser: Browser::Public { s_maxage: 60 },
             },
-            // Anonymous viewers share one entry; signed-in viewers see lesson content when
-            // enrolled, so their entry is their own.
+            // Two entries per course, shared by everyone: with lesson content (admins, the owner
+            // and enrolled students) and without. Browsers may keep a signed-in viewer's copy
+            // only for themselves.
             Self::CourseDetails => match role {
                 None => Policy {
                     scope: Scope::Public,
@@ -106,11 +111,20 @@ impl CacheKind {
                     browser: Browser::Public { s_maxage: 60 },
                 },
                 Some(_) => Policy {
-                    scope: Scope::User,
+                    scope: Scope::Public,
                     redis_ttl: secs(1800),
                     memory_ttl: None,
                     browser: Browser::Private,
                 },
+            },
+            // Which courses a signed-in viewer may read in full (enrolled in or owns): decides
+            // which of the two course entries they get. In process memory only, like the
+            // principal; enrollments and course changes invalidate it on every instance.
+            Self::CourseAccess => Policy {
+                scope: Scope::User,
+                redis_ttl: None,
+                memory_ttl: Some(Duration::from_secs(60)),
+                browser: Browser::Private,
             },
             Self::DashboardCourses => Policy {
                 scope: Scope::User,
@@ -185,11 +199,13 @@ impl CacheKind {
         match self {
             Self::CourseList => tags.extend([Tag::Courses, Tag::Users]),
             Self::CourseDetails => {
-                // What a viewer sees of a course depends on whether they are enrolled, and an
-                // enrollment becoming active always touches its course's tag (the student
-                // count changes): progress and pending requests leave the page alone.
                 tags.extend([Tag::Users]);
                 tags.extend(subject.map(Tag::Course));
+            }
+            // New enrollments touch the student's tag, new courses the course lists'.
+            Self::CourseAccess => {
+                tags.push(Tag::Courses);
+                tags.extend(viewer.map(Tag::Enrollments));
                 tags.extend(viewer.map(Tag::User));
             }
             Self::DashboardCourses => {

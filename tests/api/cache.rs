@@ -532,3 +532,59 @@ async fn an_edit_reaches_the_lists_that_show_the_course_and_no_others() {
     assert_eq!(cache, "MISS");
     assert_eq!(body["courses"].as_array().map(Vec::len), Some(2), "{body}");
 }
+
+#[tokio::test]
+async fn course_pages_are_shared_by_everyone_who_may_read_them_alike() {
+    let app = TestApp::spawn().await;
+    let f = app.user("formateur").await;
+    let (a, b, c) = (
+        app.user("student").await,
+        app.user("student").await,
+        app.user("student").await,
+    );
+    let course = app
+        .published_course(&f, "One page for many readers", false)
+        .await;
+    let id = course["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/courses/{id}");
+    app.enroll(&a, &id).await;
+    app.enroll(&b, &id).await;
+    let content = |body: &serde_json::Value| body["modules"][0]["lessons"][0]["content"].clone();
+
+    let (cache, body) = x_cache(&app, &path, a.t()).await;
+    assert_eq!(
+        (cache.as_str(), content(&body)),
+        ("MISS", json!("Hello and welcome"))
+    );
+    let (cache, body) = x_cache(&app, &path, b.t()).await;
+    assert_eq!(
+        (cache.as_str(), content(&body)),
+        ("HIT-MEMORY", json!("Hello and welcome")),
+        "a second enrolled student reads the same entry"
+    );
+    // Not enrolled: the anonymous visitors' page, without lesson content.
+    let (_, anonymous) = x_cache(&app, &path, None).await;
+    let (cache, body) = x_cache(&app, &path, c.t()).await;
+    assert_eq!(
+        (cache.as_str(), content(&body)),
+        ("HIT-MEMORY", json!(null))
+    );
+    assert_eq!(body, anonymous);
+    // Enrolled now: the content at once.
+    app.enroll(&c, &id).await;
+    assert_eq!(
+        content(&x_cache(&app, &path, c.t()).await.1),
+        json!("Hello and welcome")
+    );
+    // Recording progress keeps the page cached.
+    let lesson = body["modules"][0]["lessons"][0]["id"].clone();
+    let (status, progress) = app
+        .post(
+            "/api/progress",
+            a.t(),
+            json!({"courseId": id, "lessonId": lesson}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{progress}");
+    assert_eq!(x_cache(&app, &path, a.t()).await.0, "HIT-MEMORY");
+}

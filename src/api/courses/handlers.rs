@@ -154,34 +154,60 @@ pub async fn get_course(
     viewer: MaybeAuthUser,
     IdPath(id): IdPath,
 ) -> AppResult<Cached> {
-    let kind = CacheKind::CourseDetails;
-    // Anonymous visitors share one entry; a signed-in viewer's answer depends on who they are.
-    let key = match viewer {
-        None => format!("public:{id}"),
-        Some(v) => format!("{}:{id}", v.id),
+    // Two shared entries per course: with lesson content for those who may read it, without
+    // for everyone else.
+    let full = match viewer {
+        None => false,
+        Some(v) if v.is_admin() => true,
+        Some(v) => readable_courses(&state, v).await?.contains(&id),
     };
-    let tags = kind.tags(viewer.map(|v| v.id), Some(id));
+    let kind = CacheKind::CourseDetails;
+    let key = format!("{}:{id}", if full { "full" } else { "public" });
     state
         .cache
-        .get_or_load(kind, viewer.map(|v| v.role), &key, tags, || async {
-            let db = state.db().await?;
-            let (mut course, enrolled) = repo::find_course(&db, id, viewer.map(|v| v.id))
-                .await?
-                .ok_or(AppError::NotFound("course"))?;
-            let privileged =
-                viewer.is_some_and(|v| v.is_admin() || v.id == course.summary.instructor_id);
-            if course.summary.status != "published" && !privileged {
-                return Err(AppError::NotFound("course"));
-            }
-            if !(privileged || enrolled) {
-                for lesson in course.modules.iter_mut().flat_map(|m| m.lessons.iter_mut()) {
-                    lesson.content = None;
-                    lesson.url = None;
+        .get_or_load(
+            kind,
+            viewer.map(|v| v.role),
+            &key,
+            kind.tags(None, Some(id)),
+            || async {
+                let db = state.db().await?;
+                let (mut course, _) = repo::find_course(&db, id, None)
+                    .await?
+                    .ok_or(AppError::NotFound("course"))?;
+                if !full {
+                    if course.summary.status != "published" {
+                        return Err(AppError::NotFound("course"));
+                    }
+                    for lesson in course.modules.iter_mut().flat_map(|m| m.lessons.iter_mut()) {
+                        lesson.content = None;
+                        lesson.url = None;
+                    }
                 }
-            }
-            Loaded::json(&course, vec![])
-        })
+                Loaded::json(&course, vec![])
+            },
+        )
         .await
+}
+
+/// The courses `viewer` may read in full: those they are enrolled in and those they own.
+async fn readable_courses(state: &AppState, viewer: AuthUser) -> AppResult<Vec<Uuid>> {
+    let kind = CacheKind::CourseAccess;
+    let cached = state
+        .cache
+        .get_or_load(
+            kind,
+            Some(viewer.role),
+            &viewer.id.to_string(),
+            kind.tags(Some(viewer.id), None),
+            || async {
+                let db = state.db().await?;
+                Loaded::json(&repo::readable_courses(&db, viewer.id).await?, vec![])
+            },
+        )
+        .await?;
+    serde_json::from_slice(&cached.body)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("cached course access: {e}")))
 }
 
 /// Creates a course owned by the caller (or, for an admin, by `instructorId`).

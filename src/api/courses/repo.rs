@@ -190,6 +190,25 @@ pub async fn lock_course(
         .map(|r| (r.get(0), r.get(1))))
 }
 
+/// The courses `user` is enrolled in or owns.
+pub async fn readable_courses(
+    db: &impl GenericClient,
+    user: Uuid,
+) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+    let stmt = db
+        .prepare_cached(
+            "select course_id from enrollment where user_id = $1
+             union all select id from course where instructor_id = $1",
+        )
+        .await?;
+    Ok(db
+        .query(&stmt, &[&user])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
 /// What decides which lists show a course.
 pub struct ListingFields {
     pub title: String,
