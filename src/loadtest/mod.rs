@@ -263,6 +263,9 @@ pub struct Report {
     pub summary: verdict::Summary,
 }
 
+/// Users arriving per second in the ramp and hold phases: a busy morning, not everyone at once.
+const ARRIVALS_PER_SEC: f64 = 250.0;
+
 /// How long after the last user started measuring begins.
 const SETTLE: Duration = Duration::from_secs(3);
 
@@ -398,7 +401,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
                 .phase(
                     &format!("ramp {step} users"),
                     step,
-                    1000.0,
+                    ARRIVALS_PER_SEC,
                     args.ramp_step_secs,
                     think,
                     false,
@@ -452,7 +455,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
                 .phase(
                     &format!("hold {hold} connections"),
                     hold,
-                    1000.0,
+                    ARRIVALS_PER_SEC,
                     60,
                     think * 4.0,
                     false,

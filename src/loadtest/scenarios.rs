@@ -217,6 +217,8 @@ pub fn scenarios(mix: Mix, think: Think) -> Result<Vec<Scenario>, GooseError> {
 #[derive(Debug, Default, Clone)]
 struct Session {
     ip: String,
+    /// The signed-in user's role and account (an index into the role's accounts).
+    account: Option<(&'static str, usize)>,
     token: Option<String>,
     /// Courses the student is enrolled in.
     enrolled: Vec<Uuid>,
@@ -249,8 +251,25 @@ fn session_mut(user: &mut GooseUser) -> Option<&mut Session> {
 }
 
 /// Sends one request as the user and records what came back. Returns the JSON body of a 2xx
-/// answer (`Value::Null` for other answers or bodies that are not JSON).
+/// answer (`Value::Null` for other answers or bodies that are not JSON). A signed-in user
+/// whose sign-in failed (say, during an overload) signs in again first, as a browser sent back
+/// to the login page would; while that fails, the request is not made.
 async fn call(
+    user: &mut GooseUser,
+    method: GooseMethod,
+    endpoint: &'static str,
+    path: &str,
+    body: Option<&Value>,
+    also_expected: &[u16],
+) -> Result<Value, Box<TransactionError>> {
+    let needs_token = session(user).is_some_and(|s| s.account.is_some() && s.token.is_none());
+    if needs_token && !acquire_token(user).await? {
+        return Ok(Value::Null);
+    }
+    send(user, method, endpoint, path, body, also_expected).await
+}
+
+async fn send(
     user: &mut GooseUser,
     method: GooseMethod,
     endpoint: &'static str,
@@ -347,14 +366,21 @@ async fn visitor_start(user: &mut GooseUser) -> TransactionResult {
 }
 
 /// Arrives with an account of `role`: a session token (a returning user) or a real sign-in.
-async fn sign_in(user: &mut GooseUser, role: &str) -> TransactionResult {
+async fn sign_in(user: &mut GooseUser, role: &'static str) -> TransactionResult {
     let n = NEXT_USER.fetch_add(1, Ordering::Relaxed);
     user.set_session_data(Session {
         ip: address(n),
+        account: Some((role, n)),
         ..Session::default()
     });
-    let Some(shared) = shared() else {
-        return Ok(());
+    acquire_token(user).await?;
+    Ok(())
+}
+
+/// Gets the user a session token; returns whether they have one.
+async fn acquire_token(user: &mut GooseUser) -> Result<bool, Box<TransactionError>> {
+    let (Some(shared), Some((role, n))) = (shared(), session(user).and_then(|s| s.account)) else {
+        return Ok(false);
     };
     let pool = match role {
         "student" => &shared.students,
@@ -362,7 +388,7 @@ async fn sign_in(user: &mut GooseUser, role: &str) -> TransactionResult {
         _ => &shared.admins,
     };
     if pool.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let account = &pool[n % pool.len()];
     let real_login =
@@ -371,7 +397,7 @@ async fn sign_in(user: &mut GooseUser, role: &str) -> TransactionResult {
         (Some(keys), false) => keys.issue(account.id, &account.role).ok(),
         _ => {
             let body = json!({ "email": account.email, "password": shared.password });
-            let v = call(
+            let v = send(
                 user,
                 GooseMethod::Post,
                 "POST /api/auth/login",
@@ -383,10 +409,11 @@ async fn sign_in(user: &mut GooseUser, role: &str) -> TransactionResult {
             v["token"].as_str().map(str::to_owned)
         }
     };
+    let ok = token.is_some();
     if let Some(s) = session_mut(user) {
         s.token = token;
     }
-    Ok(())
+    Ok(ok)
 }
 
 async fn catalogue(user: &mut GooseUser) -> TransactionResult {

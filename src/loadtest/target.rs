@@ -373,8 +373,19 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// Established TCP connections to `port` seen from this machine's client side (IPv4 and IPv6).
+/// Established TCP connections of this process to `port` (IPv4 and IPv6): the sockets among
+/// this process's open files, looked up in the kernel's connection tables.
 pub fn established_to(port: u16) -> usize {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+        return 0;
+    };
+    let mine: std::collections::HashSet<String> = fds
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
     ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
@@ -384,12 +395,13 @@ pub fn established_to(port: u16) -> usize {
                 .skip(1)
                 .filter(|line| {
                     let cols: Vec<&str> = line.split_whitespace().collect();
-                    cols.len() > 3
+                    cols.len() > 9
                         && cols[3] == "01"
                         && cols[2]
                             .rsplit_once(':')
                             .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
                             == Some(port)
+                        && mine.contains(cols[9])
                 })
                 .count()
         })
