@@ -338,10 +338,10 @@ async fn owner_check_in(
     caller: AuthUser,
     id: Uuid,
 ) -> AppResult<()> {
-    let (owner, status) = super::courses::repo::lock_course(tx, id)
+    let course = super::courses::repo::lock_course(tx, id)
         .await?
         .ok_or(AppError::NotFound("course"))?;
-    super::courses::handlers::check_owner(caller, owner, &status)
+    super::courses::handlers::check_owner(caller, course.owner, &course.status)
 }
 
 /// Reads the one file of the form, at most `max` bytes (413 beyond).

@@ -320,11 +320,11 @@ pub async fn update_course(
     body.validate()?;
     let mut db = state.db().await?;
     let tx = db.transaction().await?;
-    let (owner, status) = repo::lock_course(&tx, id)
+    let before = repo::lock_course(&tx, id)
         .await?
         .ok_or(AppError::NotFound("course"))?;
-    check_owner(caller, owner, &status)?;
-    if body.instructor_id.is_some_and(|i| i != owner) {
+    check_owner(caller, before.owner, &before.status)?;
+    if body.instructor_id.is_some_and(|i| i != before.owner) {
         return Err(AppError::invalid(
             "instructorId",
             "the owner of a course cannot be changed",
@@ -346,22 +346,17 @@ pub async fn update_course(
         }
     }
     v.finish()?;
-    let before = repo::listing_fields(&tx, id).await?;
     repo::update_course(&tx, id, &body, &modules, &lessons)
         .await
         .on_constraint("course_title_key", duplicate_title)?;
     tx.commit().await?;
     // Pages showing the course carry its tag; lists it may join or leave need more.
     let mut tags = vec![Tag::Course(id), Tag::Stats];
-    if before.as_ref().is_none_or(|b| {
-        b.status == "rejected" || b.category != body.category || b.level != body.level
-    }) {
+    if before.status == "rejected" || before.category != body.category || before.level != body.level
+    {
         tags.push(Tag::Courses);
     }
-    if before
-        .as_ref()
-        .is_none_or(|b| b.title != body.title.trim() || b.description != body.description.trim())
-    {
+    if before.title != body.title.trim() || before.description != body.description.trim() {
         tags.push(Tag::Search);
     }
     state.cache.invalidate(&tags).await;
@@ -388,10 +383,10 @@ pub async fn delete_course(
 ) -> AppResult<AppJson<CourseChange>> {
     let mut db = state.db().await?;
     let tx = db.transaction().await?;
-    let (owner, status) = repo::lock_course(&tx, id)
+    let course = repo::lock_course(&tx, id)
         .await?
         .ok_or(AppError::NotFound("course"))?;
-    check_owner(caller, owner, &status)?;
+    check_owner(caller, course.owner, &course.status)?;
     repo::delete_course(&tx, id).await?;
     tx.commit().await?;
     state

@@ -176,18 +176,36 @@ pub async fn find_course(
     Ok(Some((course, row.get("viewer_enrolled"))))
 }
 
-/// Owner and status of a course, locking the row for the rest of the transaction.
+/// A course row, locked for the rest of the transaction: who owns it, and the fields that
+/// decide which lists show it.
+pub struct LockedCourse {
+    pub owner: Uuid,
+    pub status: String,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub level: String,
+}
+
+/// Locks course `id` (`select … for update`); `None` if it does not exist.
 pub async fn lock_course(
     db: &impl GenericClient,
     id: Uuid,
-) -> Result<Option<(Uuid, String)>, tokio_postgres::Error> {
+) -> Result<Option<LockedCourse>, tokio_postgres::Error> {
     let stmt = db
-        .prepare_cached("select instructor_id, status from course where id = $1 for update")
+        .prepare_cached(
+            "select instructor_id, status, title, description, category, level
+             from course where id = $1 for update",
+        )
         .await?;
-    Ok(db
-        .query_opt(&stmt, &[&id])
-        .await?
-        .map(|r| (r.get(0), r.get(1))))
+    Ok(db.query_opt(&stmt, &[&id]).await?.map(|r| LockedCourse {
+        owner: r.get(0),
+        status: r.get(1),
+        title: r.get(2),
+        description: r.get(3),
+        category: r.get(4),
+        level: r.get(5),
+    }))
 }
 
 /// The courses `user` is enrolled in or owns.
@@ -207,34 +225,6 @@ pub async fn readable_courses(
         .iter()
         .map(|r| r.get(0))
         .collect())
-}
-
-/// What decides which lists show a course.
-pub struct ListingFields {
-    pub title: String,
-    pub description: String,
-    pub category: String,
-    pub level: String,
-    pub status: String,
-}
-
-/// The fields of course `id` that decide which lists show it.
-pub async fn listing_fields(
-    db: &impl GenericClient,
-    id: Uuid,
-) -> Result<Option<ListingFields>, tokio_postgres::Error> {
-    let stmt = db
-        .prepare_cached(
-            "select title, description, category, level, status from course where id = $1",
-        )
-        .await?;
-    Ok(db.query_opt(&stmt, &[&id]).await?.map(|r| ListingFields {
-        title: r.get(0),
-        description: r.get(1),
-        category: r.get(2),
-        level: r.get(3),
-        status: r.get(4),
-    }))
 }
 
 /// Inserts a course (status `pending_approval`) with its modules and lessons. Run it in a

@@ -81,9 +81,10 @@ pub async fn create_quiz(
         .map_err(|_| AppError::invalid("courseId", "must be a course id"))?;
     let mut db = state.db().await?;
     let tx = db.transaction().await?;
-    let (owner, _) = courses::lock_course(&tx, course)
+    let owner = courses::lock_course(&tx, course)
         .await?
-        .ok_or(AppError::NotFound("course"))?;
+        .ok_or(AppError::NotFound("course"))?
+        .owner;
     if owner != caller.id && !caller.is_admin() {
         return Err(AppError::Forbidden(
             "you can only add quizzes to your own courses",
