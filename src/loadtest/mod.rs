@@ -192,25 +192,13 @@ pub struct Phase {
     pub think: f64,
     /// Seconds measured (after every user had started).
     pub seconds: f64,
-    pub requests: u64,
-    pub rps: f64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-    pub mean_ms: f64,
-    /// Answers the scenarios did not expect (transport errors, 4xx they did not ask for, 5xx).
-    pub unexpected: u64,
-    pub transport_errors: u64,
+    /// Every endpoint together. Its `unexpected` counts answers the scenarios did not expect
+    /// (transport errors, 4xx they did not ask for, 5xx).
+    pub overall: EndpointSummary,
     pub error_percent: f64,
-    /// Requests made while the users were starting (not in the latency figures).
-    pub startup_requests: u64,
-    /// Unexpected answers among them (counted in the verdict's error rate).
-    pub startup_unexpected: u64,
-    /// p99 of those requests: the arrival burst (sign-ins, first dashboards).
-    pub startup_p99_ms: Option<f64>,
-    /// Hits over hits and misses of cacheable reads (`X-Cache`), when any were seen.
-    pub cache_hit_percent: Option<f64>,
+    /// The requests made while the users were arriving (not in `overall`): sign-ins and first
+    /// dashboards. Their unexpected answers count in the verdict's error rate.
+    pub arrivals: Option<EndpointSummary>,
     pub server: ServerFigures,
     pub endpoints: Vec<EndpointSummary>,
 }
@@ -383,19 +371,16 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     let mut breaking = None;
     let mut drift = None;
     if mode == Mode::Full {
-        let cap = args
-            .max_users
-            .min(fd_limit.saturating_sub(500) as usize)
-            .max(1);
-        let mut held: Option<&Phase> = None;
+        // Every user holds a connection, so the open-file limit bounds how many can run.
+        let room = (fd_limit.saturating_sub(500) as usize).max(1);
+        let cap = args.max_users.clamp(1, room);
         let mut b = Breaking {
             held_users: None,
             held_rps: None,
             broke_at_users: None,
             reason: None,
         };
-        let mut step = args.ramp_start.max(1).min(cap);
-        let mut ramp = Vec::new();
+        let mut step = args.ramp_start.clamp(1, cap);
         loop {
             let p = runner
                 .phase(
@@ -407,10 +392,10 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
                     false,
                 )
                 .await?;
-            let over = if p.p99_ms > args.p99_target_ms as f64 {
+            let over = if p.overall.p99_ms > args.p99_target_ms as f64 {
                 Some(format!(
                     "p99 {:.1} ms > {} ms",
-                    p.p99_ms, args.p99_target_ms
+                    p.overall.p99_ms, args.p99_target_ms
                 ))
             } else if p.error_percent > args.error_target_percent {
                 Some(format!(
@@ -418,9 +403,11 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
                     p.error_percent, args.error_target_percent
                 ))
             } else {
+                b.held_users = Some(step);
+                b.held_rps = Some(p.overall.rps);
                 None
             };
-            ramp.push(p);
+            phases.push(p);
             if let Some(reason) = over {
                 b.broke_at_users = Some(step);
                 b.reason = Some(reason);
@@ -434,22 +421,11 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
             }
             step = (step * 2).min(cap);
         }
-        for p in &ramp {
-            if b.broke_at_users != Some(p.users) {
-                held = Some(p);
-            }
-        }
-        b.held_users = held.map(|p| p.users);
-        b.held_rps = held.map(|p| p.rps);
         breaking = Some(b);
-        phases.extend(ramp);
 
         // Hold many connections at once: each user is a browser with its own keep-alive
         // connection, pausing 5 to 15 s between pages.
-        let hold = args
-            .hold_users
-            .min(fd_limit.saturating_sub(500) as usize)
-            .max(1);
+        let hold = args.hold_users.clamp(1, room);
         phases.push(
             runner
                 .phase(
@@ -522,7 +498,7 @@ impl Runner<'_> {
         eprintln!("phase: {name} ({users} users, pause scale {think}, {seconds} s)");
         // Measuring starts once every user has started and a few seconds more have passed
         // (the arrivals' first requests are a burst of their own, reported apart as the
-        // start-up figures); as a fallback, well after the planned ramp-up time.
+        // arrival figures); as a fallback, well after the planned ramp-up time.
         let planned_ramp = users as f64 / rate.max(0.1);
         let mut config = GooseConfiguration::default();
         config.host = Some(self.target.base.clone());
@@ -542,11 +518,11 @@ impl Runner<'_> {
         recorder::take();
         let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
         let measuring = Arc::new(Mutex::new(from_start.then(Instant::now)));
-        let startup: Arc<Mutex<Option<EndpointSummary>>> = Arc::default();
+        let arrivals: Arc<Mutex<Option<EndpointSummary>>> = Arc::default();
         let sampler = {
             let samples = samples.clone();
             let measuring = measuring.clone();
-            let startup = startup.clone();
+            let arrivals = arrivals.clone();
             let ops = self.target.ops_token.clone();
             let pid = self.target.pid();
             let port = self.target.port();
@@ -564,8 +540,8 @@ impl Runner<'_> {
                     let settled = all_started.is_some_and(|t| t.elapsed() >= SETTLE)
                         || began.elapsed().as_secs_f64() > planned_ramp * 3.0 + 30.0;
                     if settled && measuring.lock().map(|m| m.is_none()).unwrap_or(false) {
-                        let total = recorder::take().total().summary("start-up", 0.0);
-                        if let Ok(mut s) = startup.lock() {
+                        let total = recorder::take().total().summary("arrivals", 0.0);
+                        if let Ok(mut s) = arrivals.lock() {
                             *s = Some(total);
                         }
                         if let Ok(mut m) = measuring.lock() {
@@ -597,13 +573,16 @@ impl Runner<'_> {
         let since = measuring.lock().ok().and_then(|m| *m);
         let snapshot = recorder::take();
         let seconds = since.map_or(0.0, |s| s.elapsed().as_secs_f64());
-        let samples = samples.lock().map(|v| v.clone()).unwrap_or_default();
+        let samples = samples
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
         let mut phase = summarise(name, users, think, seconds, &snapshot, &samples);
-        if let Some(s) = startup.lock().ok().and_then(|s| s.clone()) {
-            phase.startup_requests = s.requests;
-            phase.startup_unexpected = s.unexpected;
-            phase.startup_p99_ms = (s.requests > 0).then_some(s.p99_ms);
-        }
+        phase.arrivals = arrivals
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .filter(|s| s.requests > 0);
         Ok(phase)
     }
 }
@@ -624,9 +603,7 @@ fn summarise(
     snapshot: &recorder::Snapshot,
     samples: &[Sample],
 ) -> Phase {
-    let total = snapshot.total().summary("all", seconds);
-    let all = total.requests.max(1) as f64;
-    let cacheable = total.cache_hits + total.cache_misses;
+    let overall = snapshot.total().summary("all", seconds);
     let mb = |v: &Value| v.as_f64().map(|b| b / 1_048_576.0);
     let stat = |s: &Sample, path: &str| s.stats.as_ref().and_then(|v| v.pointer(path)).cloned();
     let rss: Vec<(f64, f64)> = samples
@@ -657,21 +634,9 @@ fn summarise(
         users,
         think,
         seconds,
-        requests: total.requests,
-        rps: total.rps,
-        p50_ms: total.p50_ms,
-        p95_ms: total.p95_ms,
-        p99_ms: total.p99_ms,
-        max_ms: total.max_ms,
-        mean_ms: total.mean_ms,
-        unexpected: total.unexpected,
-        transport_errors: total.transport_errors,
-        error_percent: total.unexpected as f64 / all * 100.0,
-        startup_requests: 0,
-        startup_unexpected: 0,
-        startup_p99_ms: None,
-        cache_hit_percent: (cacheable > 0)
-            .then(|| total.cache_hits as f64 / cacheable as f64 * 100.0),
+        error_percent: overall.unexpected as f64 / overall.requests.max(1) as f64 * 100.0,
+        overall,
+        arrivals: None,
         server: ServerFigures {
             peak_rss_mb: rss.iter().map(|r| r.1).reduce(f64::max),
             last_rss_mb: rss.last().map(|r| r.1),
@@ -715,36 +680,38 @@ fn grade(
     let Some(main) = phases.first() else {
         return vec![];
     };
-    let measured: Vec<&Phase> = phases.iter().collect();
     let mut rows = Vec::new();
     rows.push(Row {
         figure: format!("p95 response time ({})", main.name),
-        value: format!("{:.1} ms", main.p95_ms),
-        seed_band: Some(band_below(main.p95_ms, 100.0, 200.0, 500.0)),
+        value: format!("{:.1} ms", main.overall.p95_ms),
+        seed_band: Some(band_below(main.overall.p95_ms, 100.0, 200.0, 500.0)),
         seed_targets: "< 100 / < 200 / < 500 ms".into(),
         our_target: "< 50 ms".into(),
-        our_target_met: Some(main.p95_ms < 50.0),
+        our_target_met: Some(main.overall.p95_ms < 50.0),
     });
     rows.push(Row {
         figure: format!("p99 response time ({})", main.name),
-        value: format!("{:.1} ms (max {:.0} ms)", main.p99_ms, main.max_ms),
+        value: format!(
+            "{:.1} ms (max {:.0} ms)",
+            main.overall.p99_ms, main.overall.max_ms
+        ),
         seed_band: None,
         seed_targets: "-".into(),
         our_target: "< 100 ms".into(),
-        our_target_met: Some(main.p99_ms < 100.0),
+        our_target_met: Some(main.overall.p99_ms < 100.0),
     });
     rows.push(Row {
         figure: format!("throughput ({})", main.name),
-        value: format!("{:.0} req/s", main.rps),
+        value: format!("{:.0} req/s", main.overall.rps),
         seed_band: None,
         seed_targets: "-".into(),
         our_target: "-".into(),
         our_target_met: None,
     });
     // Concurrent users: the most users of a phase that kept p95 under 200 ms and errors under 2 %.
-    let held = measured
+    let held = phases
         .iter()
-        .filter(|p| p.p95_ms < 200.0 && p.error_percent < 2.0 && p.requests > 0)
+        .filter(|p| p.overall.p95_ms < 200.0 && p.error_percent < 2.0 && p.overall.requests > 0)
         .map(|p| p.users)
         .max()
         .unwrap_or(0);
@@ -758,13 +725,13 @@ fn grade(
     });
     // The ramp's last step is meant to break; it is not counted against the error rate.
     let broke = breaking.and_then(|b| b.broke_at_users);
-    let (req_ok, unexp_ok) = measured
+    let (req_ok, unexp_ok) = phases
         .iter()
         .filter(|p| !(p.name.starts_with("ramp") && Some(p.users) == broke))
         .fold((0u64, 0u64), |(r, u), p| {
             (
-                r + p.requests + p.startup_requests,
-                u + p.unexpected + p.startup_unexpected,
+                r + p.overall.requests + p.arrivals.as_ref().map_or(0, |a| a.requests),
+                u + p.overall.unexpected + p.arrivals.as_ref().map_or(0, |a| a.unexpected),
             )
         });
     let err = unexp_ok as f64 / req_ok.max(1) as f64 * 100.0;
@@ -776,7 +743,7 @@ fn grade(
         our_target: "< 0.1 %".into(),
         our_target_met: Some(err < 0.1),
     });
-    if let Some(hit) = main.cache_hit_percent {
+    if let Some(hit) = main.overall.hit_percent() {
         rows.push(Row {
             figure: format!("cache hit rate, X-Cache ({})", main.name),
             value: format!("{hit:.1} %"),
@@ -786,7 +753,7 @@ fn grade(
             our_target_met: Some(hit >= 95.0),
         });
     }
-    if let Some(peak) = measured
+    if let Some(peak) = phases
         .iter()
         .filter_map(|p| p.server.peak_rss_mb)
         .reduce(f64::max)
@@ -836,14 +803,14 @@ fn grade(
             figure: format!("{} users at once", hold.users),
             value: format!(
                 "{} connections established, p99 {:.1} ms, {:.3} % errors",
-                hold.server.peak_connections, hold.p99_ms, hold.error_percent
+                hold.server.peak_connections, hold.overall.p99_ms, hold.error_percent
             ),
             seed_band: None,
             seed_targets: "-".into(),
             our_target: "all connected, p99 < 100 ms, errors < 0.1 %".into(),
             our_target_met: Some(
                 hold.server.peak_connections >= hold.users * 99 / 100
-                    && hold.p99_ms < 100.0
+                    && hold.overall.p99_ms < 100.0
                     && hold.error_percent < 0.1,
             ),
         });
@@ -873,9 +840,9 @@ pub fn render(report: &Report) -> String {
             |v: Option<f64>, d: usize| v.map_or_else(|| "-".to_owned(), |x| format!("{x:.d$}"));
         out.push_str(&format!(
             "{:<25} {:>6} {:>7.0} {:>9.2} {:>8.2} {:>8.2} {:>8.0} {:>7.3}% {:>6} {:>7} {:>6} {:>6}  {}, {}\n",
-            p.name, p.users, p.rps, p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms, p.error_percent,
-            opt(p.cache_hit_percent, 1), opt(p.server.peak_rss_mb, 0), opt(p.server.cpu_percent, 0), p.server.peak_connections,
-            p.startup_requests, opt(p.startup_p99_ms, 1)
+            p.name, p.users, p.overall.rps, p.overall.p50_ms, p.overall.p95_ms, p.overall.p99_ms, p.overall.max_ms, p.error_percent,
+            opt(p.overall.hit_percent(), 1), opt(p.server.peak_rss_mb, 0), opt(p.server.cpu_percent, 0), p.server.peak_connections,
+            p.arrivals.as_ref().map_or(0, |a| a.requests), opt(p.arrivals.as_ref().map(|a| a.p99_ms), 1)
         ));
     }
     if let Some(main) = report.phases.first() {
@@ -892,14 +859,8 @@ pub fn render(report: &Report) -> String {
                 e.p50_ms,
                 e.p95_ms,
                 e.p99_ms,
-                if e.cache_hits + e.cache_misses > 0 {
-                    format!(
-                        "{:.1}",
-                        e.cache_hits as f64 * 100.0 / (e.cache_hits + e.cache_misses) as f64
-                    )
-                } else {
-                    "-".to_owned()
-                },
+                e.hit_percent()
+                    .map_or_else(|| "-".to_owned(), |h| format!("{h:.1}")),
                 e.unexpected,
                 statuses.join(" "),
                 if e.transport_errors > 0 {
@@ -936,7 +897,7 @@ pub fn render(report: &Report) -> String {
 pub fn smoke_failures(report: &Report) -> Vec<String> {
     let mut problems = Vec::new();
     for p in &report.phases {
-        if p.requests == 0 {
+        if p.overall.requests == 0 {
             problems.push(format!("{}: no requests were made", p.name));
         }
         for e in p.endpoints.iter().filter(|e| e.unexpected > 0) {

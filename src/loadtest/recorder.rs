@@ -153,6 +153,14 @@ pub struct EndpointSummary {
     pub cache_misses: u64,
 }
 
+impl EndpointSummary {
+    /// Hits over hits and misses (`X-Cache`), when the endpoint is cacheable.
+    pub fn hit_percent(&self) -> Option<f64> {
+        let lookups = self.cache_hits + self.cache_misses;
+        (lookups > 0).then(|| self.cache_hits as f64 * 100.0 / lookups as f64)
+    }
+}
+
 /// The figures of one phase, per endpoint and over all of them.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {

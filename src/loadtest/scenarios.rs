@@ -343,16 +343,20 @@ async fn get(
     call(user, GooseMethod::Get, endpoint, path, None, &[]).await
 }
 
+/// The ids of the items of `list[field]`.
 fn ids(list: &Value, field: &str) -> Vec<Uuid> {
+    ids_where(list, field, |_| true)
+}
+
+/// The ids of the items of `list[field]` that `keep` accepts.
+fn ids_where(list: &Value, field: &str, keep: impl Fn(&Value) -> bool) -> Vec<Uuid> {
     list[field]
         .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|c| c["id"].as_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .filter(|item| keep(item))
+        .filter_map(|item| item["id"].as_str()?.parse().ok())
+        .collect()
 }
 
 /// Arrives: a fresh address, no account.
@@ -473,16 +477,9 @@ async fn my_courses(user: &mut GooseUser) -> TransactionResult {
         "/api/dashboard/courses?limit=100",
     )
     .await?;
-    let enrolled: Vec<Uuid> = list["courses"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter(|c| c["isEnrolled"].as_bool() == Some(true))
-                .filter_map(|c| c["id"].as_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    let enrolled = ids_where(&list, "courses", |c| {
+        c["isEnrolled"].as_bool() == Some(true)
+    });
     if !list.is_null()
         && let Some(s) = session_mut(user)
     {
