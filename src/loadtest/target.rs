@@ -91,11 +91,7 @@ async fn fresh_database(url: &str) -> anyhow::Result<()> {
     }
     let mut admin = config.clone();
     admin.dbname("postgres");
-    let (client, connection) = admin
-        .connect(tokio_postgres::NoTls)
-        .await
-        .context("connecting to PostgreSQL")?;
-    tokio::spawn(connection);
+    let client = connect(&admin).await?;
     for statement in [
         format!("drop database if exists {name} with (force)"),
         format!("create database {name}"),
@@ -108,12 +104,23 @@ async fn fresh_database(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Adds `n` admin accounts (`loadtest-admin-<i>@example.com`) with the seeded password.
-async fn add_admins(url: &str, n: usize) -> anyhow::Result<()> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+/// One connection for this tool's own setup statements.
+async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
         .await
         .context("connecting to PostgreSQL")?;
     tokio::spawn(connection);
+    Ok(client)
+}
+
+/// Adds `n` admin accounts (`loadtest-admin-<i>@example.com`) with the seeded password.
+async fn add_admins(url: &str, n: usize) -> anyhow::Result<()> {
+    let client = connect(
+        &url.parse()
+            .context("DATABASE_URL is not a PostgreSQL URL")?,
+    )
+    .await?;
     let n = i32::try_from(n).unwrap_or(i32::MAX);
     client
         .execute(
