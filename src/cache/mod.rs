@@ -17,6 +17,7 @@
 //! replayed before the Redis tier is used again, and the memory tier is flushed when Redis comes
 //! back (messages published meanwhile were lost).
 
+pub mod encoded;
 pub mod invalidation;
 pub mod policy;
 pub mod shared;
@@ -44,6 +45,7 @@ pub use policy::{Browser, CacheKind, Policy, Tag};
 pub use stats::{CacheStats, KindStats};
 
 use crate::{error::AppError, extract::Role, redis::Redis};
+use encoded::{Encodings, Precompressible};
 use shared::SharedTier;
 
 /// How long memory entries live while Redis is unreachable.
@@ -88,6 +90,19 @@ pub struct Entry {
     pub body: Bytes,
     tags: Box<[String]>,
     ttl: Duration,
+    /// Its compressed forms, made on first demand.
+    encodings: Arc<Encodings>,
+}
+
+impl Entry {
+    fn new(body: Bytes, tags: Box<[String]>, ttl: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            body,
+            tags,
+            ttl,
+            encodings: Arc::default(),
+        })
+    }
 }
 
 struct PerEntryTtl;
@@ -126,6 +141,8 @@ pub struct Cached {
     pub status: CacheStatus,
     /// Its policy (for `Cache-Control`).
     pub policy: Policy,
+    /// The compressed forms of `body`, shared with the memory entry.
+    pub encodings: Arc<Encodings>,
 }
 
 /// `X-Cache` header name.
@@ -137,7 +154,7 @@ impl IntoResponse for Cached {
             Browser::Public { s_maxage } => public_cache_control(s_maxage),
             Browser::Private => HeaderValue::from_static("private, no-store"),
         };
-        (
+        let mut response = (
             [
                 (
                     header::CONTENT_TYPE,
@@ -146,9 +163,14 @@ impl IntoResponse for Cached {
                 (header::CACHE_CONTROL, cache_control),
                 (X_CACHE, HeaderValue::from_static(self.status.as_str())),
             ],
-            self.body,
+            self.body.clone(),
         )
-            .into_response()
+            .into_response();
+        response.extensions_mut().insert(Precompressible {
+            body: self.body,
+            encodings: self.encodings,
+        });
+        response
     }
 }
 
@@ -215,7 +237,10 @@ impl Cache {
             .max_capacity(max_bytes)
             .weigher(|k: &String, v: &Arc<Entry>| {
                 let tags: usize = v.tags.iter().map(String::len).sum();
-                u32::try_from(k.len() + v.body.len() + tags + 96).unwrap_or(u32::MAX)
+                // The compressed forms come later, on demand: half the body is room for both
+                // (JSON compresses to well under a quarter with either coding).
+                let body = v.body.len() + v.body.len() / 2;
+                u32::try_from(k.len() + body + tags + 96).unwrap_or(u32::MAX)
             })
             .expire_after(PerEntryTtl)
             .support_invalidation_closures()
@@ -287,6 +312,7 @@ impl Cache {
                 body: loaded.body,
                 status: CacheStatus::Bypass,
                 policy,
+                encodings: Arc::default(),
             });
         }
         let full_key = format!("{}:{key}", kind.name());
@@ -298,6 +324,7 @@ impl Cache {
                 body: entry.body.clone(),
                 status: CacheStatus::HitMemory,
                 policy,
+                encodings: entry.encodings.clone(),
             });
         }
         let source = AtomicU8::new(0);
@@ -316,11 +343,7 @@ impl Cache {
                             {
                                 source.store(1, Ordering::Release);
                                 let ttl = self.memory_ttl(&policy, epoch, &stored_tags);
-                                return Ok(Arc::new(Entry {
-                                    body,
-                                    tags: stored_tags.into(),
-                                    ttl,
-                                }));
+                                return Ok(Entry::new(body, stored_tags.into(), ttl));
                             }
                             gens = Some(lookup.gens);
                         }
@@ -345,11 +368,7 @@ impl Cache {
                         .await;
                 }
                 let ttl = self.memory_ttl(&policy, epoch, &all_tags);
-                Ok(Arc::new(Entry {
-                    body: loaded.body,
-                    tags: all_tags.into(),
-                    ttl,
-                }))
+                Ok(Entry::new(loaded.body, all_tags.into(), ttl))
             })
             .await;
         let status = match source.load(Ordering::Acquire) {
@@ -363,6 +382,7 @@ impl Cache {
                 body: entry.body.clone(),
                 status,
                 policy,
+                encodings: entry.encodings.clone(),
             }),
             Err(err) => Err(err.duplicate()),
         }

@@ -15,7 +15,9 @@
 //! 6. JSON error safety net: outside the layers that answer with empty or plain-text bodies
 //!    (timeout, body limit), turning them into the API.md §1 envelope.
 //! 7. CORS: answers preflights before any limit counts them.
-//! 8. Compression: compresses what the handlers and inner layers produce.
+//! 8. Compression: a cached answer leaves in the compressed form the client accepts, made once
+//!    per cache entry (`precompressed`); anything else of 1 KB or more is compressed here at
+//!    a moderate level (4: brotli's default, 11, costs about a millisecond per 10 KB).
 //! 9. Client IP: resolves the caller's address (trusted proxies only) before anything that
 //!    keys on it.
 //! 10. Rate limit: per route group and caller, before a refused request takes a slot.
@@ -31,6 +33,7 @@ mod access_log;
 pub mod client_ip;
 mod json_errors;
 pub mod load_shed;
+mod precompressed;
 pub mod rate_limit;
 
 use axum::{
@@ -41,7 +44,10 @@ use axum::{
 };
 use tower_http::{
     catch_panic::CatchPanicLayer,
-    compression::CompressionLayer,
+    compression::{
+        CompressionLayer, CompressionLevel,
+        predicate::{NotForContentType, Predicate, SizeAbove},
+    },
     cors::{AllowOrigin, CorsLayer},
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -90,7 +96,17 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             }),
             client_ip::resolve,
         ))
-        .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(precompressed::send))
+        .layer(
+            CompressionLayer::new()
+                .quality(CompressionLevel::Precise(4))
+                .compress_when(
+                    SizeAbove::new(crate::cache::encoded::MIN_COMPRESS_BYTES as u16)
+                        .and(NotForContentType::GRPC)
+                        .and(NotForContentType::IMAGES)
+                        .and(NotForContentType::SSE),
+                ),
+        )
         .layer(cors(&http.cors_origins))
         .layer(axum::middleware::from_fn(json_errors::ensure_json_errors))
         .layer(CatchPanicLayer::custom(

@@ -588,3 +588,115 @@ async fn course_pages_are_shared_by_everyone_who_may_read_them_alike() {
     assert_eq!(status, StatusCode::OK, "{progress}");
     assert_eq!(x_cache(&app, &path, a.t()).await.0, "HIT-MEMORY");
 }
+
+/// GETs `path` with `accept-encoding`; returns `X-Cache`, `Content-Encoding`, `Vary` and the
+/// body as sent (not decompressed).
+async fn get_encoded(app: &TestApp, path: &str, accept: &str) -> (String, String, String, Vec<u8>) {
+    let res = app
+        .client
+        .get(format!("{}{path}", app.addr))
+        .header("accept-encoding", accept)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::OK);
+    let h = |name: &str| {
+        res.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (cache, encoding, vary) = (h("x-cache"), h("content-encoding"), h("vary"));
+    (
+        cache,
+        encoding,
+        vary,
+        res.bytes().await.expect("body").to_vec(),
+    )
+}
+
+fn decompress(encoding: &str, body: &[u8]) -> serde_json::Value {
+    use std::io::Read;
+    let mut out = Vec::new();
+    match encoding {
+        "br" => brotli::Decompressor::new(body, 4096)
+            .read_to_end(&mut out)
+            .expect("brotli"),
+        "gzip" => flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut out)
+            .expect("gzip"),
+        "" => {
+            out = body.to_vec();
+            0
+        }
+        other => panic!("unexpected content-encoding {other}"),
+    };
+    serde_json::from_slice(&out).expect("JSON once decoded")
+}
+
+#[tokio::test]
+async fn cached_answers_leave_compressed_as_the_client_accepts_and_never_stale() {
+    let app = TestApp::spawn().await;
+    let f = app.user("formateur").await;
+    let mut first = None;
+    for i in 0..4 {
+        let c = app
+            .published_course(&f, &format!("Compressed catalogue course {i}"), false)
+            .await;
+        first.get_or_insert(c);
+    }
+    let id = first.expect("a course")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let browser = "gzip, deflate, br, zstd";
+
+    let (plain_cache, plain_enc, plain_vary, plain) = get_encoded(&app, "/api/courses", "").await;
+    assert_eq!((plain_cache.as_str(), plain_enc.as_str()), ("MISS", ""));
+    assert!(plain.len() >= 1024, "the page is worth compressing");
+    assert!(plain_vary.contains("accept-encoding"), "{plain_vary}");
+    let page = decompress("", &plain);
+    assert_eq!(page["courses"].as_array().map(Vec::len), Some(4));
+
+    // A browser gets brotli, from the memory entry, the same page once decoded.
+    for _ in 0..2 {
+        let (cache, enc, vary, body) = get_encoded(&app, "/api/courses", browser).await;
+        assert_eq!((cache.as_str(), enc.as_str()), ("HIT-MEMORY", "br"));
+        assert!(vary.contains("accept-encoding"), "{vary}");
+        assert!(
+            body.len() < plain.len() / 2,
+            "{} of {}",
+            body.len(),
+            plain.len()
+        );
+        assert_eq!(decompress(&enc, &body), page);
+    }
+    let (_, enc, _, body) = get_encoded(&app, "/api/courses", "gzip").await;
+    assert_eq!(enc, "gzip");
+    assert_eq!(decompress(&enc, &body), page);
+    let (_, enc, _, body) = get_encoded(&app, "/api/courses", "br;q=0, gzip;q=0").await;
+    assert_eq!(enc, "", "both refused");
+    assert_eq!(body, plain);
+
+    // An edit drops the entry with its compressed forms: nobody gets the old page.
+    let mut edit = crate::helpers::course_body("Compressed and edited");
+    edit["requiresApproval"] = json!(false);
+    assert_eq!(
+        app.put(&format!("/api/courses/{id}"), f.t(), edit).await.0,
+        StatusCode::OK
+    );
+    for accept in [browser, "gzip"] {
+        let (_, enc, _, body) = get_encoded(&app, "/api/courses", accept).await;
+        let titles = decompress(&enc, &body)["courses"].to_string();
+        assert!(
+            titles.contains("Compressed and edited"),
+            "{accept}: {titles}"
+        );
+    }
+
+    // Small answers are sent as they are.
+    let (_, enc, _, _) = get_encoded(&app, "/api/health", browser).await;
+    assert_eq!(enc, "");
+}
