@@ -271,6 +271,32 @@ pub struct ImageStats {
     pub rendition_misses: u64,
 }
 
+/// Puts the calling thread behind every other thread of the machine.
+///
+/// On Linux that is `SCHED_IDLE`: a runtime worker that wakes up preempts an image thread at
+/// once. A low nice value is not enough: the scheduler (EEVDF) lets the running thread finish
+/// its slice first, which delayed requests by about a millisecond each while resizes ran.
+/// Idle threads still get a small share of a busy CPU, so resizes slow down but never stop.
+/// Elsewhere, the lowest nice value.
+fn lower_priority() {
+    use thread_priority::{ThreadPriority, set_current_thread_priority};
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        match set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle) {
+            Ok(()) => return,
+            Err(e) => tracing::debug!(error = ?e, "could not make an image thread SCHED_IDLE"),
+        }
+    }
+    if let Err(e) = set_current_thread_priority(ThreadPriority::Min) {
+        tracing::debug!(error = ?e, "could not lower an image thread's priority");
+    }
+}
+
 /// The bounded pool.
 pub struct ImagePool {
     pool: rayon::ThreadPool,
@@ -302,13 +328,7 @@ impl ImagePool {
             .thread_name(|i| format!("image-{i}"))
             // Image threads yield the CPU to the async runtime's: a burst of resizes slows
             // other resizes, not every other request.
-            .start_handler(|_| {
-                if let Err(e) = thread_priority::set_current_thread_priority(
-                    thread_priority::ThreadPriority::Min,
-                ) {
-                    tracing::debug!(error = ?e, "could not lower an image thread's priority");
-                }
-            })
+            .start_handler(|_| lower_priority())
             .panic_handler(|_| tracing::error!("an image job panicked"))
             .build()?;
         Ok(Self {
