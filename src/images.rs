@@ -297,6 +297,28 @@ fn lower_priority() {
     }
 }
 
+/// A jemalloc arena of the image threads' own. Their multi-megabyte buffers are allocated,
+/// freed and returned to the system there, under that arena's locks: a runtime worker never
+/// waits for a lock held by an image thread, which at `SCHED_IDLE` priority may not get the
+/// CPU back for a while.
+fn own_arena() -> Option<u32> {
+    use tikv_jemalloc_ctl::{Access, AsName};
+    match b"arenas.create\0".name().read() {
+        Ok(arena) => Some(arena),
+        Err(e) => {
+            tracing::debug!(error = %e, "no arena of their own for the image threads");
+            None
+        }
+    }
+}
+
+fn use_arena(arena: u32) {
+    use tikv_jemalloc_ctl::{Access, AsName};
+    if let Err(e) = b"thread.arena\0".name().write(arena) {
+        tracing::debug!(error = %e, "an image thread stays in its default arena");
+    }
+}
+
 /// The bounded pool.
 pub struct ImagePool {
     pool: rayon::ThreadPool,
@@ -323,12 +345,18 @@ impl ImagePool {
     /// A pool sized by the configuration.
     pub fn new(cfg: &ImageConfig) -> anyhow::Result<Self> {
         let threads = cfg.threads();
+        let arena = own_arena();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("image-{i}"))
             // Image threads yield the CPU to the async runtime's: a burst of resizes slows
             // other resizes, not every other request.
-            .start_handler(|_| lower_priority())
+            .start_handler(move |_| {
+                lower_priority();
+                if let Some(arena) = arena {
+                    use_arena(arena);
+                }
+            })
             .panic_handler(|_| tracing::error!("an image job panicked"))
             .build()?;
         Ok(Self {
