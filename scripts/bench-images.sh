@@ -4,6 +4,8 @@
 #  2. the catalogue's latency at a fixed rate, idle and while uncached resizes run without
 #     pause (does the resize pool starve the async runtime?), in five interleaved rounds.
 #   scripts/bench-images.sh [seconds per measurement, default 5]
+# SPLIT_CORES=1 runs the service on the last core and the clients on the others (as if they
+# were remote: on one shared set of cores the clients' own waits for a CPU count as latency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-5}"
@@ -16,7 +18,12 @@ export JWT_SECRET="bench-secret-bench-secret-bench-secret" RUST_LOG="elearning_a
   REDIS_KEY_PREFIX="bench:" MIN_CONNECTIONS=5 RATE_LIMIT_ENABLED=false OPS_TOKEN="bench-operator-token-0123456789"
 WORK="$(mktemp -d)"
 $BIN seed >/dev/null
-PORT=18084 $BIN serve & SERVER=$!
+SERVER_CPUS=() CLIENT_CPUS=()
+if [ "${SPLIT_CORES:-}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+  last=$(( $(nproc) - 1 ))
+  SERVER_CPUS=(taskset -c "$last") CLIENT_CPUS=(taskset -c "0-$(( last - 1 ))")
+fi
+PORT=18084 "${SERVER_CPUS[@]}" $BIN serve & SERVER=$!
 trap 'touch "$WORK/stop"; kill $SERVER 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 API=http://127.0.0.1:18084
 for _ in $(seq 100); do curl -sf "$API/api/performance/health" >/dev/null && break; sleep 0.1; done
@@ -40,6 +47,7 @@ for i in $(seq $COURSES); do
 done
 for u in "${urls[@]}"; do for w in 160 320 640 960 1280; do echo "$u&w=$w"; done; done > "$WORK/renditions"
 echo "$COURSES courses with a 1200x800 photo-like PNG each; $(nproc) cores; image pool: ${THREAD_POOL_SIZE:-one thread per core}"
+[ ${#SERVER_CPUS[@]} -eq 0 ] || echo "service on CPU ${SERVER_CPUS[2]}, clients on CPUs ${CLIENT_CPUS[2]}"
 
 BROWSER='accept-encoding: gzip, deflate, br, zstd'
 CACHED="${urls[0]}&w=640"
@@ -61,7 +69,7 @@ stat() { curl -s "$API/api/performance/stats" -H "authorization: Bearer $OPS_TOK
 # GET /api/courses at a fixed 200 req/s over 8 connections; oha sends Accept-Encoding like a
 # browser. Prints "p99 p50" in ms, and fails on any unsuccessful answer.
 catalogue() {
-  oha --no-tui --output-format json -z "${DURATION}s" -q 200 -c 8 "$API/api/courses" | python3 -c '
+  "${CLIENT_CPUS[@]}" oha --no-tui --output-format json -z "${DURATION}s" -q 200 -c 8 "$API/api/courses" | python3 -c '
 import json, sys
 d = json.load(sys.stdin); p = d["latencyPercentiles"]
 assert d["summary"]["successRate"] == 1.0, d["summary"]
@@ -77,7 +85,7 @@ resizing() {
     curl -sf -o /dev/null -X POST "$API/api/performance/clear-cache" -H "authorization: Bearer $OPS_TOKEN" \
       -H 'content-type: application/json' -d '{"type":"IMAGE_RENDITION"}'
     for accept in image/webp image/jpeg; do
-      [ -e "$WORK/stop" ] || nice -n 19 scripts/fetch-all.py "$WORK/renditions" "$accept" 8 >> "$WORK/codes"
+      [ -e "$WORK/stop" ] || nice -n 19 "${CLIENT_CPUS[@]}" scripts/fetch-all.py "$WORK/renditions" "$accept" 8 >> "$WORK/codes"
     done
   done
 }
