@@ -65,7 +65,7 @@ throughput "GET /api/courses, $BROWSER" "$BROWSER" "$API/api/courses"
 throughput "GET /api/courses/{id}/image?v=…&w=640, accept: image/webp" "accept: image/webp" "$CACHED"
 echo "(the rendition is $(curl -s -H 'accept: image/webp' "$CACHED" | wc -c) bytes of WebP; the catalogue page $(curl -s "$API/api/courses" | wc -c) bytes of JSON, $(curl -s -H "$BROWSER" "$API/api/courses" | wc -c) as brotli)"
 
-stat() { curl -s "$API/api/performance/stats" -H "authorization: Bearer $OPS_TOKEN" | python3 -c "import json,sys; print(json.load(sys.stdin)['images']['$1'])"; }
+pool_figure() { curl -s "$API/api/performance/stats" -H "authorization: Bearer $OPS_TOKEN" | python3 -c "import json,sys; print(json.load(sys.stdin)['images']['$1'])"; }
 # GET /api/courses at a fixed 200 req/s over 8 connections; oha sends Accept-Encoding like a
 # browser. Prints "p99 p50" in ms, and fails on any unsuccessful answer.
 catalogue() {
@@ -98,9 +98,9 @@ for round in 1 2 3 4 5; do
   read -r idle99 idle50 < <(catalogue)
   resizing & BURST=$!
   sleep 1
-  before=$(stat processed)
+  before=$(pool_figure processed)
   read -r busy99 busy50 < <(catalogue)
-  made=$(( $(stat processed) - before ))
+  made=$(( $(pool_figure processed) - before ))
   touch "$WORK/stop"; wait $BURST
   ratio=$(awk -v a="$idle99" -v b="$busy99" 'BEGIN { printf "%.1f", b / a }')
   ratios+=("$ratio")
@@ -109,4 +109,4 @@ for round in 1 2 3 4 5; do
 done
 echo "median p99 ratio: $(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 3p)x (target: under 2x)"
 echo "resize answers: $(sort "$WORK/codes" | tr ' ' '\n' | paste - - | awk '{n[$2]+=$1} END {for (c in n) printf "%s x%d ", c, n[c]}')"
-echo "pool: $(stat processed) resizes, mean $(stat meanProcessingMs) ms, max $(stat maxProcessingMs) ms, $(stat rejected) refused (queue full)"
+echo "pool: $(pool_figure processed) resizes, mean $(pool_figure meanProcessingMs) ms, max $(pool_figure maxProcessingMs) ms, $(pool_figure rejected) refused (queue full)"

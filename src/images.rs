@@ -273,9 +273,8 @@ pub struct ImageStats {
 
 /// Puts the calling thread behind every other thread of the machine.
 ///
-/// On Linux that is `SCHED_IDLE`: a runtime worker that wakes up preempts an image thread at
-/// once. A low nice value is not enough: the scheduler (EEVDF) lets the running thread finish
-/// its slice first, which delayed requests by about a millisecond each while resizes ran.
+/// On Linux that is `SCHED_IDLE`: the scheduler preempts an idle-class thread as soon as any
+/// other thread wakes up on its CPU, where a nice value only shrinks the thread's share.
 /// Idle threads still get a small share of a busy CPU, so resizes slow down but never stop.
 /// Elsewhere, the lowest nice value.
 fn lower_priority() {

@@ -117,11 +117,7 @@ impl Encodings {
 
     /// `body` in `coding`, made now if this is the first request for it. Two requests racing
     /// for a new form may both compress; the first result is kept and nobody waits.
-    pub async fn get_or_make(
-        self: &Arc<Self>,
-        coding: Coding,
-        body: &Bytes,
-    ) -> std::io::Result<Bytes> {
+    pub async fn get_or_make(&self, coding: Coding, body: &Bytes) -> std::io::Result<Bytes> {
         if let Some(done) = self.slot(coding).get() {
             return Ok(done.clone());
         }
@@ -137,8 +133,8 @@ impl Encodings {
     }
 }
 
-/// Marks a response whose body is a cached entry's, for the middleware that sends the
-/// entry's compressed forms.
+/// Marks a response whose body is a cached entry's, long enough to be worth compressing
+/// ([`MIN_COMPRESS_BYTES`]), for the middleware that sends the entry's compressed forms.
 #[derive(Debug, Clone)]
 pub struct Precompressible {
     /// The uncompressed body, as sent.

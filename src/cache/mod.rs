@@ -154,6 +154,7 @@ impl IntoResponse for Cached {
             Browser::Public { s_maxage } => public_cache_control(s_maxage),
             Browser::Private => HeaderValue::from_static("private, no-store"),
         };
+        let compressible = self.body.len() >= encoded::MIN_COMPRESS_BYTES;
         let mut response = (
             [
                 (
@@ -166,10 +167,12 @@ impl IntoResponse for Cached {
             self.body.clone(),
         )
             .into_response();
-        response.extensions_mut().insert(Precompressible {
-            body: self.body,
-            encodings: self.encodings,
-        });
+        if compressible {
+            response.extensions_mut().insert(Precompressible {
+                body: self.body,
+                encodings: self.encodings,
+            });
+        }
         response
     }
 }

@@ -9,7 +9,7 @@ use axum::{
     response::Response,
 };
 
-use crate::cache::encoded::{Coding, MIN_COMPRESS_BYTES, Precompressible};
+use crate::cache::encoded::{Coding, Precompressible};
 
 /// The middleware.
 pub async fn send(req: Request, next: Next) -> Response {
@@ -18,9 +18,6 @@ pub async fn send(req: Request, next: Next) -> Response {
     let Some(cached) = response.extensions_mut().remove::<Precompressible>() else {
         return response;
     };
-    if cached.body.len() < MIN_COMPRESS_BYTES {
-        return response;
-    }
     // Shared caches (CDNs) must keep the forms apart, whichever one this answer is.
     response.headers_mut().append(
         header::VARY,
