@@ -77,7 +77,17 @@ impl App {
             )
             .shared_through(redis.clone()),
         );
+        let firebase = match &config.auth.firebase_project_id {
+            Some(project) => Some(std::sync::Arc::new(crate::firebase::FirebaseAuth::new(
+                project,
+                &config.auth.firebase_certs_url,
+                config.auth.firebase_auto_provision,
+            )?)),
+            None => None,
+        };
         let state = AppState::new(AppInner {
+            firebase,
+            legacy_ids: crate::legacy::LegacyIds::default(),
             limits,
             admission,
             cache,
@@ -97,6 +107,9 @@ impl App {
         tokio::spawn(probe_loop(state.clone()));
         tokio::spawn(prune_rate_limits(state.clone()));
         tokio::spawn(figures_loop(state.clone()));
+        if let Some(firebase) = &state.firebase {
+            tokio::spawn(firebase.clone().run_refresh(state.shutdown.clone()));
+        }
         tokio::spawn(cache::invalidation::listen(
             state.cache.clone(),
             state.config.redis.clone(),

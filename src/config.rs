@@ -236,6 +236,27 @@ pub struct AuthConfig {
     /// Seconds a session token stays valid.
     #[arg(long, env = "JWT_TTL", default_value_t = 3600, global = true)]
     pub jwt_ttl: u64,
+    /// Firebase project whose ID tokens are accepted besides this service's own sessions (the
+    /// frontend's Firebase sign-in during a migration). Unset: Firebase tokens are refused.
+    #[arg(long, env = "FIREBASE_PROJECT_ID", global = true)]
+    pub firebase_project_id: Option<String>,
+    /// Where Google publishes the certificates that sign Firebase ID tokens (x509 JSON by key id).
+    #[arg(
+        long,
+        env = "FIREBASE_CERTS_URL",
+        default_value = crate::firebase::GOOGLE_CERTS_URL,
+        global = true
+    )]
+    pub firebase_certs_url: String,
+    /// Whether a verified Firebase user seen for the first time, and not linked to an account by
+    /// a verified e-mail address, gets a new student account (`false`: 403 until an admin
+    /// imports or creates the account).
+    #[arg(long, env = "FIREBASE_AUTO_PROVISION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub firebase_auto_provision: bool,
+    /// Enables `POST /api/auth/demo`, which signs in a demo account of a given role without a
+    /// password. For demonstrations only: never in production.
+    #[arg(long, env = "DEMO_LOGIN_ENABLED", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub demo_login_enabled: bool,
 }
 
 /// Rate limits per route group, `requests/seconds` (API.md §5). The read groups are higher
@@ -606,6 +627,23 @@ impl Config {
             return err(
                 "TELEGRAM_WEBHOOK_SECRET",
                 "must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -",
+            );
+        }
+        if let Some(project) = &self.auth.firebase_project_id
+            && !crate::firebase::valid_project_id(project)
+        {
+            return err(
+                "FIREBASE_PROJECT_ID",
+                "must be a Firebase project id (6 to 30 characters of a-z, 0-9 and -)",
+            );
+        }
+        if url::Url::parse(&self.auth.firebase_certs_url).is_err() {
+            return err("FIREBASE_CERTS_URL", "is not a valid URL");
+        }
+        if self.auth.demo_login_enabled && self.http.app_env == AppEnv::Production {
+            return err(
+                "DEMO_LOGIN_ENABLED",
+                "must not be true with APP_ENV=production (it signs in without a password)",
             );
         }
         if url::Url::parse(&self.telegram.telegram_api_base).is_err() {

@@ -43,6 +43,14 @@ pub enum AppError {
     /// 403: authenticated but not allowed.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 403 with a specific reason (a Firebase user this service will not sign in…).
+    #[error("{message}")]
+    Refused {
+        /// Sentence for the caller.
+        message: &'static str,
+        /// Machine-readable code.
+        code: &'static str,
+    },
     /// 404: not found, or not visible to this caller.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -152,6 +160,7 @@ impl AppError {
             Self::Unauthorized => Self::Unauthorized,
             Self::Unauthenticated { message, code } => Self::Unauthenticated { message, code },
             Self::Forbidden(m) => Self::Forbidden(m),
+            Self::Refused { message, code } => Self::Refused { message, code },
             Self::NotFound(m) => Self::NotFound(m),
             Self::MethodNotAllowed => Self::MethodNotAllowed,
             Self::Conflict { message, code } => Self::Conflict {
@@ -189,7 +198,7 @@ impl AppError {
         match self {
             Self::BadRequest(_) | Self::InvalidQuery { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized | Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::Refused { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -211,6 +220,7 @@ impl AppError {
             Self::Unauthorized => "unauthorized",
             Self::Unauthenticated { code, .. }
             | Self::Conflict { code, .. }
+            | Self::Refused { code, .. }
             | Self::Unavailable { code, .. } => code,
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",

@@ -12,6 +12,8 @@
 //! - [`db`]: the PostgreSQL pool, its minimum-size upkeep, migrations.
 //! - [`redis`]: the fail-fast Redis client.
 //! - [`error`]: the single error type and its JSON envelope.
+//! - [`auth`] and [`firebase`]: this service's session tokens, and Firebase ID tokens with the
+//!   accounts they sign in.
 
 pub mod alerts;
 pub mod api;
@@ -24,8 +26,10 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod figures;
+pub mod firebase;
 pub mod images;
 pub mod jsontime;
+pub mod legacy;
 #[cfg(feature = "loadtest")]
 pub mod loadtest;
 pub mod memory;

@@ -40,6 +40,10 @@ pub struct AppInner {
     pub images: crate::images::ImagePool,
     /// Token signing and verification keys.
     pub jwt: JwtKeys,
+    /// Firestore ids of imported objects, resolved to theirs.
+    pub legacy_ids: crate::legacy::LegacyIds,
+    /// Firebase ID token verification, when `FIREBASE_PROJECT_ID` is set.
+    pub firebase: Option<Arc<crate::firebase::FirebaseAuth>>,
     /// Where the instance is in its life: starting, ready or draining.
     pub lifecycle: Lifecycle,
     /// Latest results of the background dependency probes.

@@ -139,7 +139,7 @@ pub async fn login(
         repo::find_credentials(&db, body.email.trim()).await?
     };
     let (user, stored) = match found {
-        Some(c) => (Some(c.user), Some(c.password_hash)),
+        Some(c) => (Some(c.user), c.password_hash),
         None => (None, None),
     };
     let ok = password::verify(body.password, stored).await;

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
+    api::courses::model::STATUS_WIRE_SQL,
     cache::{CacheKind, Cached, Loaded},
     error::{AppResult, ErrorBody},
     extract::{AppJson, AuthUser, Role},
@@ -127,16 +128,38 @@ pub async fn get_dashboard_stats(state: AppState, caller: AuthUser) -> AppResult
         .await
 }
 
-const COURSE_JSON: &str =
-    "json_build_object('id', c.id, 'title', c.title, 'status', c.status, 'category', c.category,
-    'level', c.level, 'instructorId', c.instructor_id, 'createdAt', c.created_at,
-    'studentCount', (select count(*) from enrollment e where e.course_id = c.id))";
+/// A course of a dashboard list: the fields the frontend's dashboards read (its `Course` type),
+/// with its modules and their lessons' titles (never their content).
+fn course_json() -> String {
+    format!(
+        "json_build_object('id', c.id, 'title', c.title, 'description', c.description,
+        'imageUrl', c.image_url, 'aiHint', c.ai_hint, 'status', {STATUS_WIRE_SQL},
+        'category', c.category, 'level', c.level,
+        'instructorId', coalesce((select u.firebase_uid from app_user u where u.id = c.instructor_id), c.instructor_id::text),
+        'createdAt', c.created_at, 'updatedAt', c.updated_at,
+        'studentCount', (select count(*) from enrollment e where e.course_id = c.id),
+        'modules', coalesce((select json_agg(json_build_object('id', m.id, 'title', m.title,
+            'position', m.position,
+            'lessons', coalesce((select json_agg(json_build_object('id', l.id, 'title', l.title,
+                'position', l.position, 'contentType', l.content_type, 'duration', l.duration_minutes)
+                order by l.position) from lesson l where l.module_id = m.id), '[]'::json))
+            order by m.position) from course_module m where m.course_id = c.id), '[]'::json))"
+    )
+}
+
+/// A user of the admin dashboard: `uid` is the id the frontend knows (the Firebase uid of a
+/// linked account, else this service's id), `displayName` the name it shows.
+const USER_JSON: &str = "json_build_object('id', u.id, 'uid', coalesce(u.firebase_uid, u.id::text),
+    'email', u.email, 'firstName', u.first_name, 'lastName', u.last_name,
+    'displayName', trim(u.first_name || ' ' || u.last_name), 'role', u.role, 'status', u.status,
+    'createdAt', u.created_at)";
 
 /// Admin overview: counts, role distribution, latest courses, users and pending requests.
 #[utoipa::path(get, path = "/api/dashboard/admin", tag = "dashboards", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Dashboard), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn get_admin_dashboard(state: AppState, caller: AuthUser) -> AppResult<AppJson<Value>> {
     caller.require(&[Role::Admin])?;
+    let course = course_json();
     let sql = format!(
         "with roles as (select coalesce(json_object_agg(role, n), '{{}}'::json) as d from (select role, count(*) as n from app_user group by role) r)
          select json_build_object(
@@ -149,9 +172,8 @@ pub async fn get_admin_dashboard(state: AppState, caller: AuthUser) -> AppResult
                 'totalEnrollments', (select count(*) from enrollment),
                 'roleDistribution', (select d from roles)),
             'roleDistribution', (select d from roles),
-            'courses', coalesce((select json_agg({COURSE_JSON} order by c.created_at desc) from (select * from course order by created_at desc limit 20) c), '[]'::json),
-            'users', coalesce((select json_agg(json_build_object('id', u.id, 'email', u.email, 'firstName', u.first_name,
-                'lastName', u.last_name, 'role', u.role, 'status', u.status, 'createdAt', u.created_at) order by u.created_at desc)
+            'courses', coalesce((select json_agg({course} order by c.created_at desc) from (select * from course order by created_at desc limit 20) c), '[]'::json),
+            'users', coalesce((select json_agg({USER_JSON} order by u.created_at desc)
                 from (select * from app_user order by created_at desc limit 50) u), '[]'::json),
             'enrollmentRequests', coalesce((select json_agg(json_build_object('id', r.id, 'courseId', r.course_id, 'studentId', r.student_id,
                 'status', r.status, 'createdAt', r.created_at) order by r.created_at desc)
@@ -171,6 +193,7 @@ pub async fn get_formateur_dashboard(
     caller: AuthUser,
 ) -> AppResult<AppJson<Value>> {
     caller.require(&[Role::Formateur, Role::Admin])?;
+    let course = course_json();
     let sql = format!(
         "select json_build_object(
             'stats', json_build_object(
@@ -179,7 +202,7 @@ pub async fn get_formateur_dashboard(
                 'draftCourses', (select count(*) from course where instructor_id = $1 and status in ('draft', 'pending_approval')),
                 'totalEnrollments', (select count(*) from enrollment e join course c on c.id = e.course_id where c.instructor_id = $1),
                 'totalStudents', (select count(distinct e.user_id) from enrollment e join course c on c.id = e.course_id where c.instructor_id = $1)),
-            'courses', coalesce((select json_agg({COURSE_JSON} order by c.created_at desc)
+            'courses', coalesce((select json_agg({course} order by c.created_at desc)
                 from (select * from course where instructor_id = $1 order by created_at desc limit 20) c), '[]'::json),
             'enrollments', coalesce((select json_agg(json_build_object('id', e.id, 'courseId', e.course_id, 'courseTitle', e.title,
                 'userId', e.user_id, 'progress', e.progress, 'status', e.status, 'startedAt', e.started_at) order by e.started_at desc)
@@ -199,6 +222,7 @@ pub async fn get_formateur_dashboard(
     responses((status = 200, body = Dashboard), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn get_student_dashboard(state: AppState, caller: AuthUser) -> AppResult<AppJson<Value>> {
     caller.require(&[Role::Student, Role::Admin])?;
+    let course = course_json();
     let sql = format!(
         "select json_build_object(
             'stats', json_build_object(
@@ -206,8 +230,8 @@ pub async fn get_student_dashboard(state: AppState, caller: AuthUser) -> AppResu
                 'enrolledCourses', (select count(*) from enrollment where user_id = $1),
                 'completedCourses', (select count(*) from enrollment where user_id = $1 and status = 'completed'),
                 'inProgressCourses', (select count(*) from enrollment where user_id = $1 and status = 'active')),
-            'courses', coalesce((select json_agg({COURSE_JSON} order by c.created_at desc)
-                from (select * from course where status = 'published' order by created_at desc limit 20) c), '[]'::json),
+            'courses', coalesce((select json_agg({course} order by c.created_at desc)
+                from (select * from course where status = 'published'' order by created_at desc limit 20) c), '[]'::json),
             'enrollments', coalesce((select json_agg(json_build_object('id', e.id, 'courseId', e.course_id, 'courseTitle', e.title,
                 'progress', e.progress, 'status', e.status, 'startedAt', e.started_at) order by e.started_at desc)
                 from (select e.*, c.title from enrollment e join course c on c.id = e.course_id where e.user_id = $1

@@ -136,6 +136,9 @@ pub struct Systems {
     pub connection_pool: PoolHealth,
     /// The Redis connection.
     pub redis: RedisHealth,
+    /// Google's certificates for Firebase ID tokens (absent without `FIREBASE_PROJECT_ID`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firebase: Option<crate::firebase::FirebaseKeysHealth>,
 }
 
 /// Cache subsystem.
@@ -252,6 +255,7 @@ pub async fn get_health(state: AppState) -> impl IntoResponse {
                 connected: redis_ok,
                 latency_ms: micros(state.probes.redis_latency_us.load(Ordering::Relaxed)),
             },
+            firebase: state.firebase.as_ref().map(|f| f.health()),
         },
         performance: Performance {
             response_time: 0.0,

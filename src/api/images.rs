@@ -20,6 +20,7 @@ use crate::{
     error::{AppError, AppResult, ErrorBody},
     extract::{AppJson, AppQuery, AuthUser, IdPath},
     images::{DEFAULT_WIDTH, Output, Source, WIDTHS},
+    legacy,
     state::AppState,
 };
 
@@ -89,7 +90,7 @@ struct Meta {
 pub async fn upload_image(
     state: AppState,
     caller: AuthUser,
-    IdPath(id): IdPath,
+    IdPath(id, ..): IdPath<legacy::Course>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<(StatusCode, AppJson<ImageUploaded>)> {
     // Who may change the course, before reading a byte of the body.
@@ -170,7 +171,7 @@ pub async fn upload_image(
         (status = 503, body = ErrorBody)))]
 pub async fn get_image(
     state: AppState,
-    IdPath(id): IdPath,
+    IdPath(id, ..): IdPath<legacy::Course>,
     AppQuery(query): AppQuery<ImageQuery>,
     headers: HeaderMap,
 ) -> AppResult<Response> {

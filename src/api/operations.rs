@@ -184,6 +184,9 @@ pub struct Stats {
     pub rate_limit_redis_calls: u64,
     /// The image pool: jobs, queue, processing time, rendition cache hits.
     pub images: crate::images::ImageStats,
+    /// Google's certificates for Firebase ID tokens (absent without `FIREBASE_PROJECT_ID`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firebase: Option<crate::firebase::FirebaseKeysHealth>,
     /// One point per second over the last five minutes (oldest first), for charts.
     pub history: Vec<crate::figures::Point>,
 }
@@ -223,6 +226,7 @@ pub async fn snapshot(state: &AppState) -> Stats {
         rate_limit_keys: state.limits.tracked_keys(),
         rate_limit_redis_calls: state.limits.redis_calls(),
         images: state.images.stats(),
+        firebase: state.firebase.as_ref().map(|f| f.health()),
         history: state.figures.history(),
     }
 }

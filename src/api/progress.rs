@@ -12,11 +12,8 @@ use uuid::Uuid;
 use crate::{
     cache::Tag,
     error::{AppError, AppResult, ErrorBody},
-    extract::{
-        AppJson, AppQuery, AuthUser, Page, Role,
-        pagination::{bad_query, id_param},
-    },
-    jsontime,
+    extract::{AppJson, AppQuery, AuthUser, Page, Role, pagination::bad_query},
+    jsontime, legacy,
     state::AppState,
 };
 
@@ -117,10 +114,13 @@ pub async fn complete_lesson(
     caller: AuthUser,
     AppJson(body): AppJson<CompleteLesson>,
 ) -> AppResult<AppJson<LessonCompleted>> {
-    let course =
-        Uuid::parse_str(body.course_id.trim()).map_err(|_| AppError::NotFound("course"))?;
-    let lesson =
-        Uuid::parse_str(body.lesson_id.trim()).map_err(|_| AppError::NotFound("lesson"))?;
+    let course = state
+        .object_id(legacy::Kind::Course, &body.course_id)
+        .await?;
+    let lesson = state
+        .lesson_id(course, &body.lesson_id)
+        .await?
+        .ok_or(AppError::NotFound("lesson"))?;
     let mut db = state.db().await?;
     let tx = db.transaction().await?;
     let stmt = tx
@@ -216,7 +216,9 @@ pub async fn list_progress(
     AppQuery(q): AppQuery<ProgressQuery>,
 ) -> AppResult<AppJson<ProgressList>> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    let course = id_param("courseId", q.course_id.as_deref())?;
+    let course = state
+        .query_id(legacy::Kind::Course, "courseId", q.course_id.as_deref())
+        .await?;
     let db = state.db().await?;
     // Whose records the caller may read: a student only their own; otherwise the course's.
     let only_user = match caller.role {

@@ -1,6 +1,7 @@
-//! Who is calling: the session token from `Authorization: Bearer` or the `AuthToken` cookie
-//! (API.md §1), checked against the database so that a suspended account or a changed role takes
-//! effect at the next request, whatever the token says.
+//! Who is calling: the token from `Authorization: Bearer` or the `AuthToken` cookie (this
+//! service's own session token, or a Firebase ID token when `FIREBASE_PROJECT_ID` is set),
+//! checked against the database so that a suspended account or a changed role takes effect at the
+//! next request, whatever the token says.
 
 use axum::{
     extract::{FromRequestParts, OptionalFromRequestParts},
@@ -106,10 +107,61 @@ pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a 
         .filter(|t| !t.is_empty())
 }
 
-/// The subject of the request's session token, once its signature and expiry are verified
-/// (by the rate limiter, which needs the user id first), so it is verified once per request.
+/// The account of the request's token, once its signature and expiry are verified (by the rate
+/// limiter, which needs the user id first), so it is verified once per request.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifiedToken(pub uuid::Uuid);
+
+/// What a verified token says about its holder, without touching the database.
+pub enum TokenSubject {
+    /// This service's own session: the account id and the role it was issued with.
+    Session {
+        /// The account.
+        id: Uuid,
+        /// The role at issue time (informational: the database decides).
+        role: String,
+    },
+    /// A Firebase ID token; the account is known only once linked.
+    Firebase(std::sync::Arc<crate::firebase::FirebaseIdentity>),
+}
+
+impl TokenSubject {
+    /// Verifies `token` as this service's session or, when configured, as a Firebase ID token.
+    /// `None` for anything that verifies as neither.
+    pub async fn verify(state: &AppState, token: &str) -> Option<Self> {
+        if let Some(firebase) = &state.firebase
+            && crate::firebase::FirebaseAuth::looks_like_firebase(token)
+        {
+            return firebase.verify(token).await.map(Self::Firebase);
+        }
+        state.jwt.verify(token).map(|c| Self::Session {
+            id: c.sub,
+            role: c.role,
+        })
+    }
+
+    /// The account id when it is known without the database: a session's subject, or a
+    /// Firebase user already linked in this instance's memory.
+    pub fn known_account(&self, state: &AppState) -> Option<Uuid> {
+        match self {
+            Self::Session { id, .. } => Some(*id),
+            Self::Firebase(identity) => state
+                .firebase
+                .as_ref()
+                .and_then(|f| f.linked(&identity.uid)),
+        }
+    }
+
+    /// The account id, linking or creating the account of a first-seen Firebase user.
+    pub async fn account(&self, state: &AppState) -> Result<Uuid, AppError> {
+        match self {
+            Self::Session { id, .. } => Ok(*id),
+            Self::Firebase(identity) => {
+                crate::firebase::accounts::account_of(state, identity).await
+            }
+        }
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct Principal {
@@ -133,7 +185,13 @@ impl FromRequestParts<AppState> for AuthUser {
         // The rate limiter has usually verified the token already.
         let id = match parts.extensions.get::<VerifiedToken>() {
             Some(verified) => verified.0,
-            None => state.jwt.verify(token).ok_or(INVALID_TOKEN)?.sub,
+            None => {
+                TokenSubject::verify(state, token)
+                    .await
+                    .ok_or(INVALID_TOKEN)?
+                    .account(state)
+                    .await?
+            }
         };
         // Role and status are cached in memory only (the PRINCIPAL row of the policy table);
         // a change to the account invalidates them on every instance.

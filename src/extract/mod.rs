@@ -3,11 +3,10 @@
 pub mod auth;
 pub mod json;
 pub mod pagination;
-pub mod path;
 pub mod query;
 
+pub use crate::legacy::{IdPath, IdPath2};
 pub use auth::{AuthUser, MaybeAuthUser, Role};
 pub use json::AppJson;
 pub use pagination::Page;
-pub use path::{IdPath, IdPath2};
 pub use query::AppQuery;

@@ -11,6 +11,9 @@ use crate::error::AppError;
 pub const DEFAULT_LIMIT: i64 = 20;
 /// Largest page size.
 pub const MAX_LIMIT: i64 = 100;
+/// Default and largest page size of a caller's own lists that the frontend reads without
+/// paging (the formateur's courses and quizzes).
+pub const OWN_LIST_LIMIT: i64 = 500;
 
 /// A validated page request.
 #[derive(Debug, Clone, Copy)]
@@ -24,14 +27,29 @@ pub struct Page {
 impl Page {
     /// Parses the raw query values; a bad value is a 400 naming the parameter.
     pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, AppError> {
+        Self::parse_with(limit, cursor, DEFAULT_LIMIT, MAX_LIMIT)
+    }
+
+    /// Parses the query of a caller's own list that the frontend reads whole: up to
+    /// [`OWN_LIST_LIMIT`] items, by default all of them.
+    pub fn parse_own(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, AppError> {
+        Self::parse_with(limit, cursor, OWN_LIST_LIMIT, OWN_LIST_LIMIT)
+    }
+
+    fn parse_with(
+        limit: Option<&str>,
+        cursor: Option<&str>,
+        default: i64,
+        max: i64,
+    ) -> Result<Self, AppError> {
         let limit = match limit.map(str::trim).filter(|s| !s.is_empty()) {
-            None => DEFAULT_LIMIT,
+            None => default,
             Some(s) => match s.parse::<i64>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                Ok(n) if (1..=max).contains(&n) => n,
                 _ => {
                     return Err(bad_query(
                         "limit",
-                        format!("must be a whole number between 1 and {MAX_LIMIT}"),
+                        format!("must be a whole number between 1 and {max}"),
                     ));
                 }
             },

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use super::client_ip::ClientIp;
 use crate::{
     error::AppError,
-    extract::auth::{VerifiedToken, bearer_token},
+    extract::auth::{TokenSubject, VerifiedToken, bearer_token},
     jsontime,
     ratelimit::{Decision, Group, RateRequest},
     state::AppState,
@@ -37,17 +37,22 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         .extensions()
         .get::<ClientIp>()
         .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0);
-    // A verified session token identifies the user (no database lookup here); anything else,
-    // including a forged or expired token, is counted by address.
-    let claims = bearer_token(req.headers()).and_then(|t| state.jwt.verify(t));
+    // A verified token identifies the user (no database lookup here: a Firebase user not yet
+    // linked in memory is counted by address this once); anything else, including a forged or
+    // expired token, is counted by address.
+    let subject = match bearer_token(req.headers()) {
+        Some(token) => TokenSubject::verify(&state, token).await,
+        None => None,
+    };
     let rate = RateRequest {
         group,
-        user: claims.as_ref().map(|c| c.sub),
+        user: subject.as_ref().and_then(|s| s.known_account(&state)),
         ip,
         cost: 1,
-        role_multiplier: claims
-            .as_ref()
-            .map_or(1.0, |c| state.config.limits.role_multiplier(&c.role)),
+        role_multiplier: match &subject {
+            Some(TokenSubject::Session { role, .. }) => state.config.limits.role_multiplier(role),
+            _ => 1.0,
+        },
     };
     let decision = state.limits.check_request(&rate).await;
     // Bulk handlers charge their extra items against the same allowance.

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{
-    model::{CATEGORIES, Course, CourseSummary, CreateCourse, LEVELS, STATUSES},
+    model::{CATEGORIES, Course, CourseStatus, CourseSummary, CreateCourse, LEVELS},
     repo::{self, CourseFilter},
 };
 use crate::{
@@ -20,6 +20,7 @@ use crate::{
     extract::{
         AppJson, AppQuery, AuthUser, IdPath, MaybeAuthUser, Page, Role, pagination::bad_query,
     },
+    legacy,
     state::AppState,
 };
 
@@ -45,6 +46,10 @@ pub struct CourseListQuery {
 impl CourseListQuery {
     fn filter(self) -> AppResult<(Page, CourseFilter)> {
         let page = Page::parse(self.limit.as_deref(), self.cursor.as_deref())?;
+        self.filter_page(page)
+    }
+
+    fn filter_page(self, page: Page) -> AppResult<(Page, CourseFilter)> {
         let q = self.q.filter(|s| !s.trim().is_empty());
         if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
             return Err(bad_query("q", "must be at most 100 characters"));
@@ -52,7 +57,20 @@ impl CourseListQuery {
         let filter = CourseFilter {
             category: check_filter("category", self.category, CATEGORIES)?,
             level: check_filter("level", self.level, LEVELS)?,
-            status: check_filter("status", self.status, STATUSES)?,
+            status: match self.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                None => None,
+                Some(s) => Some(
+                    CourseStatus::parse_any(s)
+                        .ok_or_else(|| {
+                            bad_query(
+                                "status",
+                                "must be one of: Draft, pending_approval, Published, rejected (any case)",
+                            )
+                        })?
+                        .as_db()
+                        .to_owned(),
+                ),
+            },
             q: q.map(|q| q.trim().to_owned()),
             instructor_id: None,
         };
@@ -152,7 +170,7 @@ pub async fn list_courses(
 pub async fn get_course(
     state: AppState,
     viewer: MaybeAuthUser,
-    IdPath(id): IdPath,
+    IdPath(id, ..): IdPath<legacy::Course>,
 ) -> AppResult<Cached> {
     // Two shared entries per course: with lesson content for those who may read it, without
     // for everyone else.
@@ -176,7 +194,7 @@ pub async fn get_course(
                     .await?
                     .ok_or(AppError::NotFound("course"))?;
                 if !full {
-                    if course.summary.status != "published" {
+                    if course.summary.status != CourseStatus::Published {
                         return Err(AppError::NotFound("course"));
                     }
                     for lesson in course.modules.iter_mut().flat_map(|m| m.lessons.iter_mut()) {
@@ -314,7 +332,7 @@ pub(crate) fn check_owner(caller: AuthUser, owner: Uuid, status: &str) -> AppRes
 pub async fn update_course(
     state: AppState,
     caller: AuthUser,
-    IdPath(id): IdPath,
+    IdPath(id, ..): IdPath<legacy::Course>,
     AppJson(body): AppJson<CreateCourse>,
 ) -> AppResult<AppJson<CourseChange>> {
     body.validate()?;
@@ -379,7 +397,7 @@ pub async fn update_course(
 pub async fn delete_course(
     state: AppState,
     caller: AuthUser,
-    IdPath(id): IdPath,
+    IdPath(id, ..): IdPath<legacy::Course>,
 ) -> AppResult<AppJson<CourseChange>> {
     let mut db = state.db().await?;
     let tx = db.transaction().await?;
@@ -461,7 +479,8 @@ pub async fn list_formateur_courses(
     AppQuery(q): AppQuery<CourseListQuery>,
 ) -> AppResult<AppJson<CourseList>> {
     caller.require(&[Role::Formateur, Role::Admin])?;
-    let (page, mut filter) = q.filter()?;
+    let page = Page::parse_own(q.limit.as_deref(), q.cursor.as_deref())?;
+    let (page, mut filter) = q.filter_page(page)?;
     if !caller.is_admin() {
         filter.instructor_id = Some(caller.id);
     }
@@ -590,8 +609,8 @@ pub struct ReviewResult {
     pub success: bool,
     /// What happened.
     pub message: String,
-    /// The course's new status.
-    pub status: String,
+    /// The course's new status: `Published` or `rejected`.
+    pub status: CourseStatus,
 }
 
 /// Approve or reject a pending course (admin); the owner is notified.
@@ -605,10 +624,12 @@ pub async fn review_course(
     AppJson(body): AppJson<CourseReview>,
 ) -> AppResult<AppJson<ReviewResult>> {
     caller.require(&[Role::Admin])?;
-    let id = Uuid::parse_str(body.course_id.trim()).map_err(|_| AppError::NotFound("course"))?;
+    let id = state
+        .object_id(legacy::Kind::Course, &body.course_id)
+        .await?;
     let (status, verb) = match body.action.as_str() {
-        "approve" => ("published", "approved"),
-        "reject" => ("rejected", "rejected"),
+        "approve" => (CourseStatus::Published, "approved"),
+        "reject" => (CourseStatus::Rejected, "rejected"),
         _ => return Err(AppError::invalid("action", "must be `approve` or `reject`")),
     };
     let mut v = crate::validate::Validator::new();
@@ -617,7 +638,7 @@ pub async fn review_course(
     let mut db = state.db().await?;
     let tx = db.transaction().await?;
     let Some((owner, title)) =
-        repo::review_course(&tx, id, caller.id, status, body.reason.as_deref()).await?
+        repo::review_course(&tx, id, caller.id, status.as_db(), body.reason.as_deref()).await?
     else {
         let exists = repo::lock_course(&tx, id).await?;
         return Err(match exists {
@@ -636,13 +657,13 @@ pub async fn review_course(
         &tx,
         owner,
         &notifications::NewNotification {
-            title: if status == "published" {
+            title: if status == CourseStatus::Published {
                 "Course approved"
             } else {
                 "Course rejected"
             },
             message: &message,
-            kind: if status == "published" {
+            kind: if status == CourseStatus::Published {
                 "success"
             } else {
                 "warning"
@@ -663,6 +684,6 @@ pub async fn review_course(
     Ok(AppJson(ReviewResult {
         success: true,
         message: format!("Course {verb} successfully"),
-        status: status.to_owned(),
+        status,
     }))
 }

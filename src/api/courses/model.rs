@@ -23,8 +23,72 @@ pub const LEVELS: &[&str] = &["beginner", "intermediate", "advanced"];
 pub const CONTENT_TYPES: &[&str] = &["video", "document", "text", "quiz", "assignment"];
 /// Where a video lesson is hosted.
 pub const VIDEO_SOURCES: &[&str] = &["youtube", "vimeo", "gdrive", "self-hosted"];
-/// Course statuses.
-pub const STATUSES: &[&str] = &["draft", "pending_approval", "published", "rejected"];
+/// A course's status. The database spells every state in lowercase; on the wire the status
+/// follows the frontend's declared type (`'Draft' | 'Published'`, in its
+/// `src/lib/types/index.ts`), and the two states that type lacks keep the original's spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum CourseStatus {
+    /// Being written; not visible to students.
+    #[serde(rename = "Draft")]
+    Draft,
+    /// Waiting for an admin's review.
+    #[serde(rename = "pending_approval")]
+    PendingApproval,
+    /// In the public catalogue.
+    #[serde(rename = "Published")]
+    Published,
+    /// Refused by an admin; editing it sends it back to review.
+    #[serde(rename = "rejected")]
+    Rejected,
+}
+
+impl CourseStatus {
+    /// Every status.
+    pub const ALL: [Self; 4] = [
+        Self::Draft,
+        Self::PendingApproval,
+        Self::Published,
+        Self::Rejected,
+    ];
+
+    /// The database spelling.
+    pub fn as_db(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::PendingApproval => "pending_approval",
+            Self::Published => "published",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// The wire spelling.
+    pub fn wire(self) -> &'static str {
+        match self {
+            Self::Draft => "Draft",
+            Self::PendingApproval => "pending_approval",
+            Self::Published => "Published",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// Parses the database spelling.
+    pub fn from_db(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_db() == s)
+    }
+
+    /// Parses a filter value: either spelling, any case (`Published`, `published`, `PENDING`).
+    pub fn parse_any(s: &str) -> Option<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        match s.as_str() {
+            "pending" => Some(Self::PendingApproval),
+            _ => Self::from_db(&s),
+        }
+    }
+}
+
+/// SQL turning `c.status` into its wire spelling, for answers built as JSON in SQL.
+pub const STATUS_WIRE_SQL: &str =
+    "(case c.status when 'draft' then 'Draft' when 'published' then 'Published' else c.status end)";
 
 const MAX_MODULES: usize = 50;
 const MAX_LESSONS: usize = 100;
@@ -43,14 +107,17 @@ pub struct CourseSummary {
     pub category: String,
     /// `beginner`, `intermediate` or `advanced`.
     pub level: String,
-    /// `draft`, `pending_approval`, `published` or `rejected`.
-    pub status: String,
+    /// `Draft`, `pending_approval`, `Published` or `rejected`.
+    pub status: CourseStatus,
     /// Whether students must be approved to enroll.
     pub requires_approval: bool,
     /// Cover image.
     pub image_url: Option<String>,
-    /// Owner (formateur).
-    pub instructor_id: Uuid,
+    /// What the cover shows, in a few words (the original's hint for generated images).
+    pub ai_hint: Option<String>,
+    /// Owner (formateur): the id the frontend knows them by, their Firebase uid when their
+    /// account is linked to Firebase, else their id here.
+    pub instructor_id: String,
     /// Owner's name.
     pub instructor_name: String,
     /// Total duration in minutes.
@@ -91,10 +158,11 @@ impl CourseSummary {
             description: row.get("description"),
             category: row.get("category"),
             level: row.get("level"),
-            status: row.get("status"),
+            status: CourseStatus::from_db(row.get("status")).unwrap_or(CourseStatus::Draft),
             requires_approval: row.get("requires_approval"),
             image_url: row.get("image_url"),
-            instructor_id: row.get("instructor_id"),
+            ai_hint: row.get("ai_hint"),
+            instructor_id: row.get("instructor_uid"),
             instructor_name: row.get("instructor_name"),
             duration: row.get("duration_minutes"),
             price: row

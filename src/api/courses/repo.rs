@@ -12,7 +12,7 @@ use crate::{api::users::repo::like_pattern, extract::Page};
 /// Columns of [`CourseSummary::from_row`]; the counts are index lookups per row of the page.
 pub const SUMMARY_COLUMNS: &str =
     "c.id, c.title, c.description, c.category, c.level, c.status, c.requires_approval,
-    c.image_url, c.instructor_id, u.first_name || ' ' || u.last_name as instructor_name,
+    c.image_url, c.ai_hint, coalesce(u.firebase_uid, c.instructor_id::text) as instructor_uid, u.first_name || ' ' || u.last_name as instructor_name,
     c.duration_minutes, c.price_cents, c.created_at, c.updated_at,
     (select count(*) from course_module m where m.course_id = c.id) as module_count,
     (select count(*) from lesson l where l.course_id = c.id) as lesson_count,

@@ -11,6 +11,7 @@ use crate::{
     cache::Tag,
     error::{AppError, AppResult, ErrorBody, ResultExt},
     extract::{AppJson, AppQuery, AuthUser, Page, Role},
+    legacy,
     state::AppState,
     validate::Validator,
 };
@@ -65,8 +66,9 @@ pub async fn enroll_in_course(
     AppJson(body): AppJson<Enroll>,
 ) -> AppResult<(StatusCode, AppJson<Enrolled>)> {
     caller.require(&[Role::Student])?;
-    let course =
-        Uuid::parse_str(body.course_id.trim()).map_err(|_| AppError::NotFound("course"))?;
+    let course = state
+        .object_id(legacy::Kind::Course, &body.course_id)
+        .await?;
     let mut v = Validator::new();
     v.opt_length("message", body.message.as_deref(), 2000);
     v.finish()?;
@@ -215,8 +217,9 @@ async fn answer(
     owner: Option<Uuid>,
     body: AnswerRequest,
 ) -> AppResult<AppJson<Answered>> {
-    let id = Uuid::parse_str(body.request_id.trim())
-        .map_err(|_| AppError::NotFound("enrollment request"))?;
+    let id = state
+        .object_id(legacy::Kind::EnrollmentRequest, &body.request_id)
+        .await?;
     let mut v = Validator::new();
     v.one_of("status", &body.status, &["approved", "denied"]);
     v.opt_length("responseMessage", body.response_message.as_deref(), 2000);

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use super::repo::{self, Notification};
 use crate::{
@@ -10,6 +9,7 @@ use crate::{
     error::{AppError, AppResult, ErrorBody},
     extract::pagination::encode_cursor,
     extract::{AppJson, AppQuery, AuthUser, Page, pagination::bad_query},
+    legacy,
     state::AppState,
 };
 
@@ -116,17 +116,17 @@ pub async fn update_notifications(
     user: AuthUser,
     AppJson(body): AppJson<NotificationAction>,
 ) -> AppResult<AppJson<ActionResult>> {
-    let target = || -> AppResult<Uuid> {
+    let target = || async {
         let raw = body
             .notification_id
             .as_deref()
             .ok_or_else(|| AppError::invalid("notificationId", "is required for this action"))?;
         // Someone else's id and a malformed one look the same: not found.
-        Uuid::parse_str(raw).map_err(|_| AppError::NotFound("notification"))
+        state.object_id(legacy::Kind::Notification, raw).await
     };
     let updated = match body.action.as_str() {
         "mark-read" => {
-            let id = target()?;
+            let id = target().await?;
             let db = state.db().await?;
             if !repo::mark_read(&db, user.id, id).await? {
                 return Err(AppError::NotFound("notification"));
@@ -134,7 +134,7 @@ pub async fn update_notifications(
             1
         }
         "delete" => {
-            let id = target()?;
+            let id = target().await?;
             let db = state.db().await?;
             if !repo::delete(&db, user.id, id).await? {
                 return Err(AppError::NotFound("notification"));

@@ -12,8 +12,8 @@ use super::handlers::visible_quiz;
 use crate::{
     cache::Tag,
     error::{AppError, AppResult, ErrorBody, ResultExt},
-    extract::{AppJson, AppQuery, AuthUser, IdPath, IdPath2, Page, Role, pagination::id_param},
-    jsontime,
+    extract::{AppJson, AppQuery, AuthUser, IdPath, IdPath2, Page, Role},
+    jsontime, legacy,
     state::AppState,
     validate::Validator,
 };
@@ -105,7 +105,7 @@ pub struct AttemptList {
 pub async fn list_quiz_attempts(
     state: AppState,
     caller: AuthUser,
-    IdPath(id): IdPath,
+    IdPath(id, ..): IdPath<legacy::Quiz>,
     AppQuery(q): AppQuery<AttemptListQuery>,
 ) -> AppResult<AppJson<AttemptList>> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
@@ -113,7 +113,9 @@ pub async fn list_quiz_attempts(
     let (_, privileged) = visible_quiz(&db, id, caller).await?;
     // A student's `userId` is ignored: they only ever see their own.
     let user = if privileged {
-        id_param("userId", q.user_id.as_deref())?
+        state
+            .query_id(legacy::Kind::User, "userId", q.user_id.as_deref())
+            .await?
     } else {
         Some(caller.id)
     };
@@ -142,7 +144,7 @@ pub async fn list_quiz_attempts(
 pub async fn start_quiz_attempt(
     state: AppState,
     caller: AuthUser,
-    IdPath(id): IdPath,
+    IdPath(id, ..): IdPath<legacy::Quiz>,
 ) -> AppResult<(StatusCode, AppJson<Attempt>)> {
     caller.require(&[Role::Student])?;
     let db = state.db().await?;
@@ -221,7 +223,7 @@ pub struct GradedAttempt {
 pub async fn submit_quiz_attempt(
     state: AppState,
     caller: AuthUser,
-    IdPath2(quiz, attempt): IdPath2,
+    IdPath2(quiz, attempt, ..): IdPath2<legacy::Quiz, legacy::QuizAttempt>,
     AppJson(body): AppJson<SubmitAttempt>,
 ) -> AppResult<AppJson<GradedAttempt>> {
     let mut db = state.db().await?;
@@ -268,13 +270,16 @@ async fn validate_answers(
     body: &SubmitAttempt,
 ) -> AppResult<Vec<Answer>> {
     let stmt = db
-        .prepare_cached("select id, cardinality(options) from quiz_question where quiz_id = $1")
+        .prepare_cached(
+            "select id, cardinality(options), legacy_id from quiz_question where quiz_id = $1",
+        )
         .await?;
-    let questions: Vec<(Uuid, i32)> = db
+    // A question is named by its id, or by its Firestore id when the quiz was imported.
+    let questions: Vec<(Uuid, i32, Option<String>)> = db
         .query(&stmt, &[&quiz])
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
     let mut v = Validator::new();
     let mut out: Vec<Answer> = Vec::with_capacity(body.answers.len());
@@ -283,9 +288,12 @@ async fn validate_answers(
     }
     for (i, a) in body.answers.iter().enumerate() {
         let f = |n: &str| format!("answers[{i}].{n}");
-        let Some((qid, options)) = Uuid::parse_str(a.question_id.trim())
-            .ok()
-            .and_then(|id| questions.iter().find(|(q, _)| *q == id).copied())
+        let named = a.question_id.trim();
+        let by_id = Uuid::parse_str(named).ok();
+        let Some((qid, options)) = questions
+            .iter()
+            .find(|(q, _, legacy)| Some(*q) == by_id || legacy.as_deref() == Some(named))
+            .map(|(q, options, _)| (*q, *options))
         else {
             v.fail(f("questionId"), "is not a question of this quiz");
             continue;

@@ -13,7 +13,8 @@ use crate::{
     api::courses::repo as courses,
     cache::{CacheKind, Cached, Loaded, Tag},
     error::{AppError, AppResult, ErrorBody},
-    extract::{AppJson, AppQuery, AuthUser, IdPath, Page, Role, pagination::id_param},
+    extract::{AppJson, AppQuery, AuthUser, IdPath, Page, Role},
+    legacy,
     middleware::rate_limit::rate_limited,
     ratelimit::RateRequest,
     state::AppState,
@@ -53,8 +54,10 @@ pub async fn list_quizzes(
     AppQuery(q): AppQuery<QuizListQuery>,
 ) -> AppResult<AppJson<QuizList>> {
     caller.require(&[Role::Formateur, Role::Admin])?;
-    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    let course = id_param("courseId", q.course_id.as_deref())?;
+    let page = Page::parse_own(q.limit.as_deref(), q.cursor.as_deref())?;
+    let course = state
+        .query_id(legacy::Kind::Course, "courseId", q.course_id.as_deref())
+        .await?;
     let owner = (!caller.is_admin()).then_some(caller.id);
     let db = state.db().await?;
     let rows = repo::list_quizzes(&db, course, owner, &page).await?;
@@ -77,8 +80,10 @@ pub async fn create_quiz(
 ) -> AppResult<(StatusCode, AppJson<Quiz>)> {
     caller.require(&[Role::Formateur, Role::Admin])?;
     body.validate()?;
-    let course = Uuid::parse_str(body.course_id.trim())
-        .map_err(|_| AppError::invalid("courseId", "must be a course id"))?;
+    let course = state
+        .resolve_id(legacy::Kind::Course, &body.course_id)
+        .await?
+        .ok_or_else(|| AppError::invalid("courseId", "must be a course id"))?;
     let mut db = state.db().await?;
     let tx = db.transaction().await?;
     let owner = courses::lock_course(&tx, course)
@@ -127,7 +132,11 @@ pub async fn visible_quiz(
 #[utoipa::path(get, path = "/api/formateur/quizzes/{id}", tag = "quizzes", params(("id" = Uuid, Path, description = "Quiz id")),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Quiz), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_quiz(state: AppState, caller: AuthUser, IdPath(id): IdPath) -> AppResult<Cached> {
+pub async fn get_quiz(
+    state: AppState,
+    caller: AuthUser,
+    IdPath(id, ..): IdPath<legacy::Quiz>,
+) -> AppResult<Cached> {
     let kind = CacheKind::QuizDetails;
     let key = format!("{}:{id}", caller.id);
     let tags = kind.tags(Some(caller.id), Some(id));
@@ -155,7 +164,7 @@ pub async fn get_quiz(state: AppState, caller: AuthUser, IdPath(id): IdPath) -> 
 pub async fn get_quiz_stats(
     state: AppState,
     caller: AuthUser,
-    IdPath(id): IdPath,
+    IdPath(id, ..): IdPath<legacy::Quiz>,
 ) -> AppResult<Cached> {
     let kind = CacheKind::QuizStats;
     let key = format!("{}:{id}", caller.id);
@@ -235,8 +244,10 @@ pub async fn batch_quiz_stats(
     }
     let mut ids = Vec::with_capacity(body.quiz_ids.len());
     for (i, raw) in body.quiz_ids.iter().enumerate() {
-        let id = Uuid::parse_str(raw.trim())
-            .map_err(|_| AppError::invalid(&format!("quizIds[{i}]"), "must be a quiz id"))?;
+        let id = state
+            .resolve_id(legacy::Kind::Quiz, raw)
+            .await?
+            .ok_or_else(|| AppError::invalid(&format!("quizIds[{i}]"), "must be a quiz id"))?;
         if !ids.contains(&id) {
             ids.push(id);
         }

@@ -34,7 +34,7 @@ pub struct Quiz {
     pub question_count: i64,
     /// Sum of the questions' points.
     pub total_points: i64,
-    /// Questions in order (absent in lists).
+    /// Questions in order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub questions: Option<Vec<Question>>,
     /// Creation time.
@@ -61,6 +61,9 @@ pub struct Question {
     pub options: Vec<String>,
     /// Points for a correct answer.
     pub points: i32,
+    /// `easy`, `medium` or `hard`.
+    #[serde(default = "medium")]
+    pub difficulty: String,
     /// Index of the right option (owner and admins only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correct_answer: Option<i32>,
@@ -139,4 +142,8 @@ impl CreateQuiz {
         }
         v.finish()
     }
+}
+
+fn medium() -> String {
+    "medium".to_owned()
 }

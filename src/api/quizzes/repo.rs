@@ -15,6 +15,19 @@ const QUIZ_COLUMNS: &str = "q.id, q.course_id, q.title, q.description, q.passing
     (select count(*) from quiz_question qq where qq.quiz_id = q.id) as question_count,
     (select coalesce(sum(points), 0)::bigint from quiz_question qq where qq.quiz_id = q.id) as total_points";
 
+/// The questions of quiz `q` in order, as a JSON array (answers included: strip them for
+/// students).
+const QUESTIONS_JSON: &str = "coalesce((select json_agg(json_build_object(
+        'id', qq.id, 'position', qq.position, 'question', qq.question, 'options', qq.options,
+        'points', qq.points, 'difficulty', qq.difficulty, 'correctAnswer', qq.correct_answer,
+        'explanation', qq.explanation
+    ) order by qq.position) from quiz_question qq where qq.quiz_id = q.id), '[]'::json) as questions";
+
+fn questions_from_row(row: &Row) -> Vec<Question> {
+    let questions: serde_json::Value = row.get("questions");
+    serde_json::from_value::<Vec<Question>>(questions).unwrap_or_default()
+}
+
 fn quiz_from_row(row: &Row) -> Quiz {
     Quiz {
         id: row.get("id"),
@@ -55,10 +68,7 @@ pub async fn find_quiz(
     let sql = format!(
         "select {QUIZ_COLUMNS}, c.instructor_id, c.status = 'published' as published,
             exists (select 1 from enrollment e where e.course_id = q.course_id and e.user_id = $2) as enrolled,
-            coalesce((select json_agg(json_build_object(
-                'id', qq.id, 'position', qq.position, 'question', qq.question, 'options', qq.options,
-                'points', qq.points, 'correctAnswer', qq.correct_answer, 'explanation', qq.explanation
-            ) order by qq.position) from quiz_question qq where qq.quiz_id = q.id), '[]'::json) as questions
+            {QUESTIONS_JSON}
          from quiz q join course c on c.id = q.course_id where q.id = $1"
     );
     let stmt = db.prepare_cached(&sql).await?;
@@ -66,8 +76,7 @@ pub async fn find_quiz(
         return Ok(None);
     };
     let mut quiz = quiz_from_row(&row);
-    let questions: serde_json::Value = row.get("questions");
-    quiz.questions = Some(serde_json::from_value::<Vec<Question>>(questions).unwrap_or_default());
+    quiz.questions = Some(questions_from_row(&row));
     Ok(Some(QuizView {
         quiz,
         owner: row.get("instructor_id"),
@@ -76,7 +85,8 @@ pub async fn find_quiz(
     }))
 }
 
-/// One page of quizzes, newest first; by course and/or by course owner.
+/// One page of quizzes with their questions, newest first; by course and/or by course owner
+/// (whose callers may see the answers).
 pub async fn list_quizzes(
     db: &impl GenericClient,
     course: Option<Uuid>,
@@ -85,7 +95,7 @@ pub async fn list_quizzes(
 ) -> Result<Vec<Quiz>, tokio_postgres::Error> {
     let (ts, id) = page.bounds();
     let sql = format!(
-        "select {QUIZ_COLUMNS} from quiz q join course c on c.id = q.course_id
+        "select {QUIZ_COLUMNS}, {QUESTIONS_JSON} from quiz q join course c on c.id = q.course_id
          where ($1::uuid is null or q.course_id = $1) and ($2::uuid is null or c.instructor_id = $2)
            and (q.created_at, q.id) < ($3, $4)
          order by q.created_at desc, q.id desc limit $5"
@@ -94,7 +104,13 @@ pub async fn list_quizzes(
     let rows = db
         .query(&stmt, &[&course, &owner, &ts, &id, &page.fetch()])
         .await?;
-    Ok(rows.iter().map(quiz_from_row).collect())
+    Ok(rows
+        .iter()
+        .map(|row| Quiz {
+            questions: Some(questions_from_row(row)),
+            ..quiz_from_row(row)
+        })
+        .collect())
 }
 
 /// Inserts a quiz and its questions (two statements; run in a transaction).

@@ -12,7 +12,7 @@ use crate::{
     cache::Tag,
     error::{AppError, AppResult, ErrorBody, ResultExt},
     extract::{AppJson, AppQuery, AuthUser, IdPath, Page, Role},
-    password,
+    legacy, password,
     state::AppState,
     validate::Validator,
 };
@@ -170,7 +170,7 @@ pub fn email_taken() -> AppError {
 pub async fn update_user(
     state: AppState,
     caller: AuthUser,
-    IdPath(id): IdPath,
+    IdPath(id, ..): IdPath<legacy::User>,
     AppJson(body): AppJson<UpdateUser>,
 ) -> AppResult<AppJson<UserEnvelope>> {
     caller.require(&[Role::Admin])?;

@@ -14,8 +14,9 @@ use crate::{extract::Role, jsontime, validate::Validator};
 pub struct User {
     /// User id.
     pub id: Uuid,
-    /// The same id under the original app's name.
-    pub uid: Uuid,
+    /// The id the frontend knows the user by (the original's name): the Firebase uid of an
+    /// account linked to Firebase, else the same as `id`.
+    pub uid: String,
     /// E-mail address.
     pub email: String,
     /// Given name.
@@ -44,8 +45,7 @@ pub struct User {
 
 impl User {
     /// Columns [`User::from_row`] reads.
-    pub const COLUMNS: &'static str =
-        "id, email, first_name, last_name, role, status, created_at, updated_at, last_login_at";
+    pub const COLUMNS: &'static str = "id, firebase_uid, email, first_name, last_name, role, status, created_at, updated_at, last_login_at";
 
     /// Maps a row selected with [`User::COLUMNS`].
     pub fn from_row(row: &Row) -> Self {
@@ -54,9 +54,11 @@ impl User {
         let last_name: String = row.get("last_name");
         Self {
             id,
-            uid: id,
+            uid: row
+                .get::<_, Option<String>>("firebase_uid")
+                .unwrap_or_else(|| id.to_string()),
             email: row.get("email"),
-            display_name: format!("{first_name} {last_name}"),
+            display_name: format!("{first_name} {last_name}").trim().to_owned(),
             first_name,
             last_name,
             role: Role::parse(row.get("role")).unwrap_or(Role::Student),

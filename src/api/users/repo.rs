@@ -11,8 +11,8 @@ use crate::extract::Page;
 pub struct Credentials {
     /// The profile.
     pub user: User,
-    /// PHC hash.
-    pub password_hash: String,
+    /// PHC hash; `None` for an account that signs in with Firebase only.
+    pub password_hash: Option<String>,
 }
 
 /// Finds a user by e-mail, case-insensitively.
