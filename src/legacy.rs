@@ -138,10 +138,9 @@ impl AppState {
 }
 
 impl AppState {
-    /// An optional id in the query string (`?courseId=`): absent or empty is `None`; a UUID or
-    /// the Firestore id of an imported object is its id; a possible Firestore id that names
-    /// nothing is the nil UUID, which no object has, so a filter by it matches nothing (as a
-    /// UUID naming nothing does); anything else is a 400 naming the parameter.
+    /// An optional id in the query string (`?courseId=`): absent or empty is `None`; a UUID is
+    /// taken as it is (one naming nothing matches nothing); the Firestore id of an imported
+    /// object is that object's id; anything else is a 400 naming the parameter.
     pub async fn query_id(
         &self,
         kind: Kind,
@@ -151,15 +150,13 @@ impl AppState {
         let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
             return Ok(None);
         };
-        if Uuid::parse_str(raw).is_err() && !plausible(raw) {
-            return Err(crate::extract::pagination::bad_query(
+        match self.resolve_id(kind, raw).await? {
+            Some(id) => Ok(Some(id)),
+            None => Err(crate::extract::pagination::bad_query(
                 param,
-                "must be an id (a UUID or a Firestore document id)",
-            ));
+                "must be an id (a UUID, or the Firestore id of an imported object)",
+            )),
         }
-        Ok(Some(
-            self.resolve_id(kind, raw).await?.unwrap_or(Uuid::nil()),
-        ))
     }
 
     /// The lesson of `course` that `raw` names: its UUID or its Firestore id in that course.

@@ -17,6 +17,7 @@ use utoipa::{
     components(schemas(crate::error::ErrorBody)),
     tags(
         (name = "health", description = "Liveness and health checks"),
+        (name = "compat", description = "Firebase-era tools of the original app, retired (410) with what replaced them"),
     )
 )]
 pub struct ApiDoc;
@@ -32,7 +33,7 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("A session token from /api/auth/login, or OPS_TOKEN on the operations endpoints"))
+                    .description(Some("A session token from /api/auth/login, a Firebase ID token of FIREBASE_PROJECT_ID when set, or OPS_TOKEN on the operations endpoints"))
                     .build(),
             ),
         );

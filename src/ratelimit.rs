@@ -123,7 +123,10 @@ impl Group {
             Self::Auth
         } else if route.starts_with("/api/dashboard/") {
             Self::Dashboard
-        } else if route.ends_with("/image") {
+        } else if route.ends_with("/image")
+            || route == "/api/upload-image"
+            || route.starts_with("/api/images/")
+        {
             Self::Upload
         } else if route.contains("/quizzes") {
             Self::Quizzes

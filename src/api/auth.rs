@@ -27,6 +27,72 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(get_me))
+        .routes(routes!(demo_login))
+}
+
+/// Body of a demo sign-in.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DemoLogin {
+    /// Which demo account: `admin`, `formateur` or `student`.
+    #[schema(example = "student")]
+    pub role: String,
+}
+
+/// Sign in to the demo account of a role without a password (only with
+/// `DEMO_LOGIN_ENABLED=true`, which production refuses; otherwise 404).
+///
+/// The demo accounts are the seed's `admin@example.com`, `formateur@example.com` and
+/// `student@example.com`; one missing is created, without a password.
+#[utoipa::path(post, path = "/api/auth/demo", tag = "auth", request_body = DemoLogin,
+    responses((status = 200, body = Session, headers(("Set-Cookie" = String, description = "`AuthToken`, HttpOnly, SameSite=Lax"))),
+        (status = 401, description = "The demo account is suspended", body = ErrorBody),
+        (status = 404, description = "Demo sign-in is disabled", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn demo_login(
+    state: AppState,
+    AppJson(body): AppJson<DemoLogin>,
+) -> AppResult<(HeaderMap, AppJson<Session>)> {
+    if !state.config.auth.demo_login_enabled {
+        return Err(AppError::NotFound("demo sign-in"));
+    }
+    let role = crate::extract::Role::parse(&body.role.trim().to_ascii_lowercase())
+        .ok_or_else(|| AppError::invalid("role", "must be admin, formateur or student"))?;
+    let email = format!("{}@example.com", role.as_str());
+    let db = state.db().await?;
+    let stmt = db
+        .prepare_cached(
+            "insert into app_user (email, password_hash, first_name, last_name, role)
+             values ($1, null, 'Demo', $2, $3) on conflict do nothing",
+        )
+        .await?;
+    let label = match role {
+        crate::extract::Role::Admin => "Administrator",
+        crate::extract::Role::Formateur => "Instructor",
+        crate::extract::Role::Student => "Student",
+    };
+    db.execute(&stmt, &[&email, &label, &role.as_str()]).await?;
+    let user = repo::find_credentials(&db, &email)
+        .await?
+        .ok_or(AppError::NotFound("demo account"))?
+        .user;
+    if user.status != "active" {
+        return Err(AppError::Unauthenticated {
+            message: "this account is suspended",
+            code: "account_suspended",
+        });
+    }
+    repo::touch_login(&db, user.id).await?;
+    state.cache.invalidate(&[Tag::User(user.id)]).await;
+    let token = state.jwt.issue(user.id, user.role.as_str())?;
+    let headers = session_cookie(&state, &token, state.jwt.ttl().as_secs());
+    Ok((
+        headers,
+        AppJson(Session {
+            success: true,
+            user,
+            token,
+        }),
+    ))
 }
 
 /// Login body.

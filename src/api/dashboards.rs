@@ -130,12 +130,13 @@ pub async fn get_dashboard_stats(state: AppState, caller: AuthUser) -> AppResult
 
 /// A course of a dashboard list: the fields the frontend's dashboards read (its `Course` type),
 /// with its modules and their lessons' titles (never their content).
-fn course_json() -> String {
+pub fn course_json() -> String {
     format!(
         "json_build_object('id', c.id, 'title', c.title, 'description', c.description,
         'imageUrl', c.image_url, 'aiHint', c.ai_hint, 'status', {STATUS_WIRE_SQL},
         'category', c.category, 'level', c.level,
         'instructorId', coalesce((select u.firebase_uid from app_user u where u.id = c.instructor_id), c.instructor_id::text),
+        'instructorName', (select trim(u.first_name || ' ' || u.last_name) from app_user u where u.id = c.instructor_id),
         'createdAt', c.created_at, 'updatedAt', c.updated_at,
         'studentCount', (select count(*) from enrollment e where e.course_id = c.id),
         'modules', coalesce((select json_agg(json_build_object('id', m.id, 'title', m.title,
@@ -231,7 +232,7 @@ pub async fn get_student_dashboard(state: AppState, caller: AuthUser) -> AppResu
                 'completedCourses', (select count(*) from enrollment where user_id = $1 and status = 'completed'),
                 'inProgressCourses', (select count(*) from enrollment where user_id = $1 and status = 'active')),
             'courses', coalesce((select json_agg({course} order by c.created_at desc)
-                from (select * from course where status = 'published'' order by created_at desc limit 20) c), '[]'::json),
+                from (select * from course where status = 'published' order by created_at desc limit 20) c), '[]'::json),
             'enrollments', coalesce((select json_agg(json_build_object('id', e.id, 'courseId', e.course_id, 'courseTitle', e.title,
                 'progress', e.progress, 'status', e.status, 'startedAt', e.started_at) order by e.started_at desc)
                 from (select e.*, c.title from enrollment e join course c on c.id = e.course_id where e.user_id = $1

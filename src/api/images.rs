@@ -1,6 +1,10 @@
-//! Course cover images: `POST /api/courses/{id}/image` stores the original (checked by
-//! content) in PostgreSQL; `GET /api/courses/{id}/image?w=` serves resized renditions, made on
-//! the image pool ([`crate::images`]) and cached in Redis and memory by content hash, width and
+//! Images: course covers and free uploads.
+//!
+//! `POST /api/courses/{id}/image` stores a course's cover, `POST /api/upload-image` any image of
+//! a folder (the frontend's fallback when Cloudinary is not configured; it answers Cloudinary's
+//! fields). Both keep the original (checked by content) in PostgreSQL;
+//! `GET /api/courses/{id}/image?w=` and `GET /api/images/{id}?w=` serve resized renditions, made
+//! on the image pool ([`crate::images`]) and cached in Redis and memory by content hash, width and
 //! format, with a strong `ETag` and `If-None-Match` → 304.
 
 use axum::{
@@ -29,6 +33,8 @@ use crate::{
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_image, upload_image))
+        .routes(routes!(upload_any_image))
+        .routes(routes!(get_uploaded_image))
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
 
@@ -71,11 +77,188 @@ pub struct ImageQuery {
     pub v: Option<String>,
 }
 
-/// Which image a course has (the `COURSE_IMAGE` cache entry).
+/// Which image a course or an upload has (the `COURSE_IMAGE` cache entry).
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
     hash: String,
     format: String,
+}
+
+/// Where an original is stored.
+#[derive(Debug, Clone, Copy)]
+enum Stored {
+    /// A course's cover (`course_image`, by course id).
+    Course(Uuid),
+    /// A free upload (`uploaded_image`, by its id).
+    Upload(Uuid),
+}
+
+impl Stored {
+    fn meta_key(self) -> String {
+        match self {
+            Self::Course(id) => id.to_string(),
+            Self::Upload(id) => format!("upload:{id}"),
+        }
+    }
+
+    fn meta_sql(self) -> &'static str {
+        match self {
+            Self::Course(_) => "select content_hash, format from course_image where course_id = $1",
+            Self::Upload(_) => "select content_hash, format from uploaded_image where id = $1",
+        }
+    }
+
+    fn bytes_sql(self) -> &'static str {
+        match self {
+            Self::Course(_) => {
+                "select bytes from course_image where course_id = $1 and content_hash = $2"
+            }
+            Self::Upload(_) => {
+                "select bytes from uploaded_image where id = $1 and content_hash = $2"
+            }
+        }
+    }
+
+    fn id(self) -> Uuid {
+        match self {
+            Self::Course(id) | Self::Upload(id) => id,
+        }
+    }
+}
+
+/// Folders of `POST /api/upload-image` (the frontend's `UploadFolder`).
+pub const FOLDERS: &[&str] = &[
+    "course-images",
+    "user-avatars",
+    "formateur-avatars",
+    "community-posts",
+];
+
+/// The multipart form of `POST /api/upload-image`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AnyImageUpload {
+    /// A JPEG, PNG or WebP image (by content), at most `IMAGE_MAX_BYTES`.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// `course-images` (formateurs and admins), `user-avatars`, `formateur-avatars` or
+    /// `community-posts` (the default).
+    folder: Option<String>,
+}
+
+/// A stored upload, in the fields the frontend reads from Cloudinary's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Uploaded {
+    /// Always true.
+    pub success: bool,
+    /// Where the image is served (this service's path, with the content version).
+    pub url: String,
+    /// `<folder>/<id>`.
+    pub public_id: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `jpeg`, `png` or `webp`.
+    pub format: String,
+    /// Size of the original in bytes.
+    pub bytes: usize,
+}
+
+/// Upload an image into a folder (any signed-in user; `course-images` only formateurs and
+/// admins). The same picture uploaded again into the same folder gets the same URL.
+#[utoipa::path(post, path = "/api/upload-image", tag = "images",
+    request_body(content = AnyImageUpload, content_type = "multipart/form-data"),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = Uploaded), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn upload_any_image(
+    state: AppState,
+    caller: AuthUser,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<(StatusCode, AppJson<Uploaded>)> {
+    let multipart = multipart.map_err(|_| {
+        AppError::UnsupportedMediaType(
+            "expected multipart/form-data with a `file` and an optional `folder`".to_owned(),
+        )
+    })?;
+    let (bytes, folder) = read_form(multipart, state.config.images.image_max_bytes).await?;
+    let folder = folder.unwrap_or_else(|| "community-posts".to_owned());
+    if !FOLDERS.contains(&folder.as_str()) {
+        return Err(AppError::invalid(
+            "folder",
+            format!("must be one of: {}", FOLDERS.join(", ")),
+        ));
+    }
+    if folder == "course-images" {
+        caller.require(&[crate::extract::Role::Formateur, crate::extract::Role::Admin])?;
+    }
+    let max_pixels = state.images.max_pixels();
+    let checked = {
+        let bytes = bytes.clone();
+        state
+            .images
+            .run(move || crate::images::check(&bytes, max_pixels))
+            .await?
+    };
+    let hash = hex(&Sha256::digest(&bytes));
+    let width = i32::try_from(checked.width).unwrap_or(i32::MAX);
+    let height = i32::try_from(checked.height).unwrap_or(i32::MAX);
+    let db = state.db().await?;
+    let stmt = db
+        .prepare_cached(
+            "insert into uploaded_image (folder, content_hash, format, width, height, bytes, uploaded_by)
+             values ($1, $2, $3, $4, $5, $6, $7)
+             on conflict (folder, content_hash) do update set folder = excluded.folder
+             returning id",
+        )
+        .await?;
+    let id: Uuid = db
+        .query_one(
+            &stmt,
+            &[
+                &folder,
+                &hash,
+                &checked.source.name(),
+                &width,
+                &height,
+                &bytes.as_ref(),
+                &caller.id,
+            ],
+        )
+        .await?
+        .get(0);
+    Ok((
+        StatusCode::CREATED,
+        AppJson(Uploaded {
+            success: true,
+            url: format!("/api/images/{id}?v={}", &hash[..16]),
+            public_id: format!("{folder}/{id}"),
+            width: checked.width,
+            height: checked.height,
+            format: checked.source.name().to_owned(),
+            bytes: bytes.len(),
+        }),
+    ))
+}
+
+/// An uploaded image, resized (`w`), as WebP when `Accept` allows it, else JPEG.
+#[utoipa::path(get, path = "/api/images/{id}", tag = "images",
+    params(("id" = Uuid, Path, description = "Image id (from the upload's `url`)"), ImageQuery),
+    responses((status = 200, description = "The image", content_type = "image/webp", body = Vec<u8>),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn get_uploaded_image(
+    state: AppState,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    AppQuery(query): AppQuery<ImageQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let id = Uuid::parse_str(&raw).map_err(|_| AppError::NotFound("image"))?;
+    serve(&state, Stored::Upload(id), &query, &headers).await
 }
 
 /// Upload a course's cover image (owner formateur or admin; multipart, one file).
@@ -100,7 +283,7 @@ pub async fn upload_image(
             "expected multipart/form-data with one image file".to_owned(),
         )
     })?;
-    let bytes = read_one_file(multipart, state.config.images.image_max_bytes).await?;
+    let (bytes, _) = read_form(multipart, state.config.images.image_max_bytes).await?;
     let max_pixels = state.images.max_pixels();
     let checked = {
         let bytes = bytes.clone();
@@ -175,6 +358,16 @@ pub async fn get_image(
     AppQuery(query): AppQuery<ImageQuery>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
+    serve(&state, Stored::Course(id), &query, &headers).await
+}
+
+/// A rendition of a stored original, with its caching headers.
+async fn serve(
+    state: &AppState,
+    stored: Stored,
+    query: &ImageQuery,
+    headers: &HeaderMap,
+) -> AppResult<Response> {
     let width = query.w.unwrap_or(DEFAULT_WIDTH);
     if !WIDTHS.contains(&width) {
         return Err(AppError::invalid(
@@ -183,7 +376,7 @@ pub async fn get_image(
         ));
     }
     let output = Output::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let meta = current(&state, id).await?;
+    let meta = current(state, stored).await?;
     let version = &meta.hash[..16];
     let etag = format!("\"{version}-{width}-{}\"", output.name());
     let immutable = query.v.as_deref() == Some(version);
@@ -192,10 +385,10 @@ pub async fn get_image(
     } else {
         "public, max-age=300"
     };
-    let mut response = if if_none_match(&headers, &etag) {
+    let mut response = if if_none_match(headers, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let cached = rendition(&state, id, &meta, width, output).await?;
+        let cached = rendition(state, stored, &meta, width, output).await?;
         let mut response = cached.body.into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -218,23 +411,20 @@ pub async fn get_image(
     Ok(response)
 }
 
-/// The image the course has now, through the cache (a new upload invalidates it).
-async fn current(state: &AppState, id: Uuid) -> AppResult<Meta> {
+/// The image a course or an upload has now, through the cache (a new cover invalidates it).
+async fn current(state: &AppState, stored: Stored) -> AppResult<Meta> {
     let kind = CacheKind::CourseImage;
+    let id = stored.id();
     let cached = state
         .cache
         .get_or_load(
             kind,
             None,
-            &id.to_string(),
+            &stored.meta_key(),
             kind.tags(None, Some(id)),
             || async {
                 let client = state.db().await?;
-                let stmt = client
-                    .prepare_cached(
-                        "select content_hash, format from course_image where course_id = $1",
-                    )
-                    .await?;
+                let stmt = client.prepare_cached(stored.meta_sql()).await?;
                 let row = client
                     .query_opt(&stmt, &[&id])
                     .await?
@@ -255,7 +445,7 @@ async fn current(state: &AppState, id: Uuid) -> AppResult<Meta> {
 /// The rendition, from the cache or made once on the pool (concurrent misses share one load).
 async fn rendition(
     state: &AppState,
-    id: Uuid,
+    stored: Stored,
     meta: &Meta,
     width: u32,
     output: Output,
@@ -275,15 +465,11 @@ async fn rendition(
                 .images
                 .original(&meta.hash, async {
                     let client = state.db().await?;
-                    let stmt = client
-                        .prepare_cached(
-                            "select bytes from course_image where course_id = $1 and content_hash = $2",
-                        )
-                        .await?;
+                    let stmt = client.prepare_cached(stored.bytes_sql()).await?;
                     // Gone when a new upload replaced it meanwhile: the caller retries with
                     // the new one.
                     let row = client
-                        .query_opt(&stmt, &[&id, &meta.hash])
+                        .query_opt(&stmt, &[&stored.id(), &meta.hash])
                         .await?
                         .ok_or(AppError::NotFound("image"))?;
                     Ok(Bytes::from(row.get::<_, Vec<u8>>(0)))
@@ -345,8 +531,8 @@ async fn owner_check_in(
     super::courses::handlers::check_owner(caller, course.owner, &course.status)
 }
 
-/// Reads the one file of the form, at most `max` bytes (413 beyond).
-async fn read_one_file(mut form: Multipart, max: usize) -> AppResult<Bytes> {
+/// Reads the one file of the form, at most `max` bytes (413 beyond), and its `folder` field.
+async fn read_form(mut form: Multipart, max: usize) -> AppResult<(Bytes, Option<String>)> {
     let bad = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::PayloadTooLarge
@@ -355,7 +541,16 @@ async fn read_one_file(mut form: Multipart, max: usize) -> AppResult<Bytes> {
         }
     };
     let mut file: Option<Bytes> = None;
+    let mut folder: Option<String> = None;
     while let Some(mut field) = form.next_field().await.map_err(bad)? {
+        if field.file_name().is_none() && field.name() == Some("folder") {
+            let text = field.text().await.map_err(bad)?;
+            if text.len() > 64 {
+                return Err(AppError::invalid("folder", "is too long"));
+            }
+            folder = Some(text.trim().to_owned()).filter(|f| !f.is_empty());
+            continue;
+        }
         if field.file_name().is_none() && !matches!(field.name(), Some("image" | "file")) {
             continue;
         }
@@ -375,7 +570,7 @@ async fn read_one_file(mut form: Multipart, max: usize) -> AppResult<Bytes> {
     if file.is_empty() {
         return Err(AppError::invalid("image", "is empty"));
     }
-    Ok(file)
+    Ok((file, folder))
 }
 
 fn hex(bytes: &[u8]) -> String {

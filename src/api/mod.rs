@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod bot;
+pub mod compat;
 pub mod courses;
 pub mod dashboard;
 pub mod dashboards;
@@ -35,4 +36,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(dashboards::routes())
         .merge(operations::routes())
         .merge(bot::routes())
+        .merge(compat::routes())
 }

@@ -8,8 +8,9 @@
 //!
 //! The certificates are fetched by a background task ([`FirebaseAuth::run_refresh`]) and kept for
 //! the `max-age` their answer's `Cache-Control` gives. A request never waits for them, except once
-//! for a `kid` the key set does not hold (a rotation seen before the next refresh), and then at
-//! most once every [`UNKNOWN_KID_REFETCH`] for the whole instance. A key server that is down or
+//! for a `kid` the key set does not hold (a rotation seen before the next refresh), at most once
+//! every [`UNKNOWN_KID_REFETCH`] for the whole instance and for at most
+//! [`ON_PATH_FETCH_TIMEOUT`]. A key server that is down or
 //! slow leaves the last good keys serving; with none at all, Firebase tokens get 401 and this
 //! service's own tokens keep working.
 //!
@@ -44,8 +45,11 @@ pub const UNKNOWN_KID_REFETCH: Duration = Duration::from_secs(30);
 /// Longest a verified token is remembered (never past its `exp`).
 pub const VERIFIED_TTL: Duration = Duration::from_secs(600);
 
-/// How long one fetch of the certificates may take.
+/// How long one fetch of the certificates may take in the background.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a request may wait for the fetch of an unknown `kid` (its own or one in flight).
+pub const ON_PATH_FETCH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Bounds on the refresh interval, whatever `max-age` says.
 const MIN_REFRESH: Duration = Duration::from_secs(60);
@@ -307,13 +311,26 @@ impl FirebaseAuth {
     /// One fetch for a `kid` the set does not hold, unless a request fetched less than
     /// [`UNKNOWN_KID_REFETCH`] ago. Concurrent callers share it.
     async fn fetch_for_unknown_kid(&self) {
-        let mut last = self.unknown_kid_fetch.lock().await;
+        let Ok(mut last) =
+            tokio::time::timeout(ON_PATH_FETCH_TIMEOUT, self.unknown_kid_fetch.lock()).await
+        else {
+            return;
+        };
         if last.is_some_and(|t| t.elapsed() < UNKNOWN_KID_REFETCH) {
             return;
         }
         *last = Some(Instant::now());
-        if let Err(e) = self.refresh().await {
-            tracing::warn!(error = %e, "Firebase certificates: fetch for an unknown key id failed");
+        match tokio::time::timeout(ON_PATH_FETCH_TIMEOUT, self.refresh()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "Firebase certificates: fetch for an unknown key id failed"
+                );
+            }
+            Err(_) => {
+                tracing::warn!("Firebase certificates: fetch for an unknown key id timed out");
+            }
         }
     }
 

@@ -1,10 +1,11 @@
-//! One log line per request, and the `X-Execution-Time` header.
+//! One log line per request, the `X-Execution-Time` header, and `Cache-Control: private,
+//! no-store` on answers to callers with credentials that set no cache policy of their own.
 
 use std::time::Instant;
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{HeaderName, HeaderValue},
+    http::{HeaderName, HeaderValue, header},
     middleware::Next,
     response::Response,
 };
@@ -33,6 +34,14 @@ pub fn make_span(req: &Request) -> Span {
     tracing::info_span!("request", request_id, method = %req.method(), path)
 }
 
+/// Whether the request carries a session: a bearer token, the `AuthToken` cookie or an
+/// operator's dashboard session.
+fn carries_credentials(headers: &axum::http::HeaderMap) -> bool {
+    headers.contains_key(header::AUTHORIZATION)
+        || crate::extract::auth::cookie(headers, "AuthToken").is_some()
+        || crate::extract::auth::cookie(headers, crate::extract::auth::OPS_SESSION_COOKIE).is_some()
+}
+
 /// Times the request, sets `X-Execution-Time`, and logs the outcome: 5xx at `error` with the
 /// error chain, everything else at `info` under the `elearning_api::access` target. Method, path
 /// and request id come from the enclosing request span.
@@ -40,8 +49,17 @@ pub async fn log_and_time(State(state): State<AppState>, req: Request, next: Nex
     let start = Instant::now();
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();
+    let personal = carries_credentials(req.headers());
     let mut response = next.run(req).await;
     let elapsed = start.elapsed();
+    // An answer to a caller with credentials may depend on who they are: unless its handler
+    // said otherwise (the shared catalogue, images), no browser or CDN may keep it.
+    if personal && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    }
     if state.config.ops.figures_enabled {
         state.figures.record(
             &method,

@@ -13,6 +13,7 @@ mod dashboard;
 mod dashboards;
 mod enrollments;
 mod figures;
+mod firebase;
 mod health;
 mod images;
 mod middleware;

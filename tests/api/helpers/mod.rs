@@ -2,6 +2,7 @@
 //! production) on port 0 with a database and a Redis key prefix of its own.
 
 pub mod db;
+pub mod firebase;
 pub mod private_pg;
 pub mod proxy;
 
