@@ -28,7 +28,8 @@ use crate::{
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CourseListQuery {
-    /// Page size, 1–100 (default 20).
+    /// Page size, 1–100 (default 20); on `GET /api/formateur/courses`, which the frontend reads
+    /// whole, 1–500 (default 500).
     #[param(value_type = Option<u32>)]
     pub limit: Option<String>,
     /// Cursor from the previous page.
@@ -39,7 +40,8 @@ pub struct CourseListQuery {
     pub level: Option<String>,
     /// Words in the title or description (at most 100 characters).
     pub q: Option<String>,
-    /// Only this status (admin list only).
+    /// Only this status (admin list only): `Draft`, `pending_approval`, `Published` or `rejected`,
+    /// in either spelling (`published`, `draft`, `pending`) and any case.
     pub status: Option<String>,
 }
 
@@ -469,7 +471,7 @@ pub async fn list_dashboard_courses(
         .await
 }
 
-/// The formateur's own courses (admins: all), newest first.
+/// The formateur's own courses (admins: all), newest first; up to 500 a page, by default all.
 #[utoipa::path(get, path = "/api/formateur/courses", tag = "courses", params(CourseListQuery),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = CourseList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]

@@ -25,9 +25,9 @@ use crate::{
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct QuizListQuery {
-    /// Only this course.
+    /// Only this course: its id, or the Firestore id of an imported course.
     pub course_id: Option<String>,
-    /// Page size, 1–100 (default 20).
+    /// Page size, 1–500 (default 500: the frontend reads the list whole).
     #[param(value_type = Option<u32>)]
     pub limit: Option<String>,
     /// Cursor from the previous page.
@@ -44,7 +44,8 @@ pub struct QuizList {
     pub next_cursor: Option<String>,
 }
 
-/// Quizzes of the formateur's courses (admins: all), optionally of one course.
+/// Quizzes of the formateur's courses (admins: all), optionally of one course, each with its
+/// questions (answers included: the caller owns them). Up to 500 a page, by default all.
 #[utoipa::path(get, path = "/api/formateur/quizzes", tag = "quizzes", params(QuizListQuery),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = QuizList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
