@@ -74,6 +74,13 @@ impl JwtKeys {
     }
 }
 
+/// The `Set-Cookie` value of the `AuthToken` session cookie (HttpOnly, SameSite=Lax, `Secure`
+/// in production); an empty token with `max_age` 0 clears it.
+pub fn session_cookie_value(token: &str, max_age: u64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("AuthToken={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
 /// Compares a presented secret with the configured one in constant time. Both sides are hashed
 /// with SHA-256 first, so neither the content nor the length of the secret leaks through timing.
 pub fn secret_matches(presented: &[u8], expected: &SecretString) -> bool {

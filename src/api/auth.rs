@@ -134,13 +134,11 @@ pub struct LoggedOut {
 }
 
 fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderMap {
-    let secure = if state.config.http.app_env == AppEnv::Production {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie =
-        format!("AuthToken={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    let cookie = crate::auth::session_cookie_value(
+        token,
+        max_age,
+        state.config.http.app_env == AppEnv::Production,
+    );
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         headers.insert(header::SET_COOKIE, v);

@@ -110,7 +110,43 @@ pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a 
 /// The account of the request's token, once its signature and expiry are verified (by the rate
 /// limiter, which needs the user id first), so it is verified once per request.
 #[derive(Debug, Clone, Copy)]
-pub struct VerifiedToken(pub uuid::Uuid);
+pub struct VerifiedToken {
+    /// The account.
+    pub id: Uuid,
+    /// Whether the session cookie is to be replaced by a fresh session (see [`SessionRenewal`]).
+    pub renew: bool,
+}
+
+/// Where the `AuthUser` extractor leaves a fresh session token for the response's
+/// `Set-Cookie`; the access log layer puts one on every request whose credentials are the
+/// `AuthToken` cookie, and sets the cookie from it.
+///
+/// The frontend of the original app stores a Firebase ID token in that cookie once, at sign-in,
+/// and never refreshes it, while the token expires after an hour. So a Firebase token arriving in
+/// the cookie is exchanged for this service's own session, and a session cookie past half its
+/// life is renewed: a user who keeps using the app stays signed in; one idle for longer than
+/// `JWT_TTL` signs in again. Tokens sent in the `Authorization` header are never replaced.
+#[derive(Debug, Clone, Default)]
+pub struct SessionRenewal(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl SessionRenewal {
+    /// Leaves `token` for the response.
+    pub fn set(&self, token: String) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(token);
+        }
+    }
+
+    /// The token left for the response, if any.
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+/// Whether the request's credentials are the `AuthToken` cookie (no `Authorization` header).
+pub fn credentials_in_cookie(headers: &axum::http::HeaderMap) -> bool {
+    !headers.contains_key(header::AUTHORIZATION) && cookie(headers, "AuthToken").is_some()
+}
 
 /// What a verified token says about its holder, without touching the database.
 pub enum TokenSubject {
@@ -120,6 +156,8 @@ pub enum TokenSubject {
         id: Uuid,
         /// The role at issue time (informational: the database decides).
         role: String,
+        /// Expiry, seconds since the epoch.
+        exp: i64,
     },
     /// A Firebase ID token; the account is known only once linked.
     Firebase(std::sync::Arc<crate::firebase::FirebaseIdentity>),
@@ -137,7 +175,20 @@ impl TokenSubject {
         state.jwt.verify(token).map(|c| Self::Session {
             id: c.sub,
             role: c.role,
+            exp: c.exp,
         })
+    }
+
+    /// Whether a session cookie holding this token is to be replaced (see [`SessionRenewal`]):
+    /// always for a Firebase token, for a session once past half its life.
+    pub fn wants_renewal(&self, state: &AppState) -> bool {
+        match self {
+            Self::Firebase(_) => true,
+            Self::Session { exp, .. } => {
+                let half = (state.jwt.ttl().as_secs() / 2) as i64;
+                *exp - chrono::Utc::now().timestamp() < half
+            }
+        }
     }
 
     /// The account id when it is known without the database: a session's subject, or a
@@ -183,14 +234,13 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         let token = bearer_token(&parts.headers).ok_or(AppError::Unauthorized)?;
         // The rate limiter has usually verified the token already.
-        let id = match parts.extensions.get::<VerifiedToken>() {
-            Some(verified) => verified.0,
+        let (id, renew) = match parts.extensions.get::<VerifiedToken>() {
+            Some(verified) => (verified.id, verified.renew),
             None => {
-                TokenSubject::verify(state, token)
+                let subject = TokenSubject::verify(state, token)
                     .await
-                    .ok_or(INVALID_TOKEN)?
-                    .account(state)
-                    .await?
+                    .ok_or(INVALID_TOKEN)?;
+                (subject.account(state).await?, subject.wants_renewal(state))
             }
         };
         // Role and status are cached in memory only (the PRINCIPAL row of the policy table);
@@ -230,6 +280,12 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         let role = Role::parse(&principal.role).ok_or(INVALID_TOKEN)?;
         let user = Self { id, role };
+        if renew
+            && credentials_in_cookie(&parts.headers)
+            && let Some(slot) = parts.extensions.get::<SessionRenewal>()
+        {
+            slot.set(state.jwt.issue(id, role.as_str())?);
+        }
         tracing::Span::current().record("user.id", tracing::field::display(user.id));
         parts.extensions.insert(user);
         Ok(user)

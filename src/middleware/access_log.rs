@@ -11,7 +11,11 @@ use axum::{
 };
 use tracing::Span;
 
-use crate::{error::LoggedError, state::AppState};
+use crate::{
+    error::LoggedError,
+    extract::auth::{SessionRenewal, credentials_in_cookie},
+    state::AppState,
+};
 
 /// The route of requests that matched none (404s for unknown paths).
 const UNMATCHED: &str = "unmatched";
@@ -50,7 +54,24 @@ pub async fn log_and_time(State(state): State<AppState>, req: Request, next: Nex
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let personal = carries_credentials(req.headers());
+    let renewal = credentials_in_cookie(req.headers()).then(SessionRenewal::default);
+    let mut req = req;
+    if let Some(slot) = &renewal {
+        req.extensions_mut().insert(slot.clone());
+    }
     let mut response = next.run(req).await;
+    if let Some(token) = renewal.as_ref().and_then(SessionRenewal::take)
+        && !response.headers().contains_key(header::SET_COOKIE)
+    {
+        let value = crate::auth::session_cookie_value(
+            &token,
+            state.jwt.ttl().as_secs(),
+            state.config.http.app_env == crate::config::AppEnv::Production,
+        );
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
     let elapsed = start.elapsed();
     // An answer to a caller with credentials may depend on who they are: unless its handler
     // said otherwise (the shared catalogue, images), no browser or CDN may keep it.

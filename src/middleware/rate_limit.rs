@@ -58,8 +58,9 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     // Bulk handlers charge their extra items against the same allowance.
     let mut req = req;
     req.extensions_mut().insert(rate);
-    if let Some(user) = rate.user {
-        req.extensions_mut().insert(VerifiedToken(user));
+    if let (Some(id), Some(subject)) = (rate.user, &subject) {
+        let renew = subject.wants_renewal(&state);
+        req.extensions_mut().insert(VerifiedToken { id, renew });
     }
     let mut response = if decision.allowed {
         next.run(req).await
