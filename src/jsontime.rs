@@ -15,6 +15,13 @@ pub fn now() -> String {
     iso(Utc::now())
 }
 
+/// SQL formatting the `timestamptz` expression `expr` as [`iso`] does, for answers built as JSON
+/// in SQL: PostgreSQL's own JSON form (`2026-01-31T12:00:00.123456+00:00`) has microseconds and
+/// an offset, which JavaScript engines parse only by heuristics, not by the standard format.
+pub fn sql(expr: &str) -> String {
+    format!("to_char({expr} at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")
+}
+
 /// serde serializer for `DateTime<Utc>`.
 pub fn ser<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&iso(*t))

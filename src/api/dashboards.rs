@@ -11,6 +11,7 @@ use crate::{
     cache::{CacheKind, Cached, Loaded},
     error::{AppResult, ErrorBody},
     extract::{AppJson, AuthUser, Role},
+    jsontime,
     state::AppState,
 };
 
@@ -58,21 +59,29 @@ pub struct Dashboard {
 }
 
 // Each dashboard is one statement: every figure is a scalar subquery, every list a json_agg.
+// Timestamps go through `jsontime::sql`, so they read as everywhere else in the API.
 
-const ADMIN_STATS: &str = "select json_build_object(
+fn admin_stats() -> String {
+    format!(
+        "select json_build_object(
     'totalUsers', (select count(*) from app_user),
     'totalCourses', (select count(*) from course),
     'totalEnrollments', (select count(*) from enrollment),
     'pendingEnrollmentRequests', (select count(*) from enrollment_request where status = 'pending'),
     'pendingCourseApprovals', (select count(*) from course where status = 'pending_approval'),
     'recentActivity', coalesce((select json_agg(a) from (
-        select 'enrollment' as type, e.started_at as \"createdAt\", c.id as \"courseId\", c.title as \"courseTitle\",
+        select 'enrollment' as type, {started} as \"createdAt\", c.id as \"courseId\", c.title as \"courseTitle\",
                u.first_name || ' ' || u.last_name as \"userName\"
         from enrollment e join course c on c.id = e.course_id join app_user u on u.id = e.user_id
         order by e.started_at desc limit 10) a), '[]'::json)
-)";
+)",
+        started = jsontime::sql("e.started_at")
+    )
+}
 
-const FORMATEUR_STATS: &str = "select json_build_object(
+fn formateur_stats() -> String {
+    format!(
+        "select json_build_object(
     'totalCourses', (select count(*) from course where instructor_id = $1),
     'publishedCourses', (select count(*) from course where instructor_id = $1 and status = 'published'),
     'pendingCourses', (select count(*) from course where instructor_id = $1 and status = 'pending_approval'),
@@ -80,23 +89,31 @@ const FORMATEUR_STATS: &str = "select json_build_object(
     'totalStudents', (select count(distinct e.user_id) from enrollment e join course c on c.id = e.course_id where c.instructor_id = $1),
     'totalEnrollments', (select count(*) from enrollment e join course c on c.id = e.course_id where c.instructor_id = $1),
     'recentActivity', coalesce((select json_agg(a) from (
-        select 'enrollment' as type, e.started_at as \"createdAt\", c.id as \"courseId\", c.title as \"courseTitle\",
+        select 'enrollment' as type, {started} as \"createdAt\", c.id as \"courseId\", c.title as \"courseTitle\",
                u.first_name || ' ' || u.last_name as \"userName\"
         from enrollment e join course c on c.id = e.course_id join app_user u on u.id = e.user_id
         where c.instructor_id = $1 order by e.started_at desc limit 10) a), '[]'::json)
-)";
+)",
+        started = jsontime::sql("e.started_at")
+    )
+}
 
-const STUDENT_STATS: &str = "select json_build_object(
+fn student_stats() -> String {
+    format!(
+        "select json_build_object(
     'totalEnrollments', (select count(*) from enrollment where user_id = $1),
     'completedCourses', (select count(*) from enrollment where user_id = $1 and status = 'completed'),
     'inProgressCourses', (select count(*) from enrollment where user_id = $1 and status = 'active'),
     'averageProgress', (select coalesce(round(avg(progress)), 0) from enrollment where user_id = $1),
     'pendingRequests', (select count(*) from enrollment_request where student_id = $1 and status = 'pending'),
     'recentActivity', coalesce((select json_agg(a) from (
-        select 'enrollment' as type, e.started_at as \"createdAt\", c.id as \"courseId\", c.title as \"courseTitle\", e.progress
+        select 'enrollment' as type, {started} as \"createdAt\", c.id as \"courseId\", c.title as \"courseTitle\", e.progress
         from enrollment e join course c on c.id = e.course_id
         where e.user_id = $1 order by e.started_at desc limit 10) a), '[]'::json)
-)";
+)",
+        started = jsontime::sql("e.started_at")
+    )
+}
 
 /// Figures for the caller's role.
 #[utoipa::path(get, path = "/api/dashboard/stats", tag = "dashboards", security(("bearer" = []), ("cookie" = [])),
@@ -111,15 +128,15 @@ pub async fn get_dashboard_stats(state: AppState, caller: AuthUser) -> AppResult
             let db = state.db().await?;
             let row = match caller.role {
                 Role::Admin => {
-                    db.query_one(&db.prepare_cached(ADMIN_STATS).await?, &[])
+                    db.query_one(&db.prepare_cached(&admin_stats()).await?, &[])
                         .await?
                 }
                 Role::Formateur => {
-                    db.query_one(&db.prepare_cached(FORMATEUR_STATS).await?, &[&caller.id])
+                    db.query_one(&db.prepare_cached(&formateur_stats()).await?, &[&caller.id])
                         .await?
                 }
                 Role::Student => {
-                    db.query_one(&db.prepare_cached(STUDENT_STATS).await?, &[&caller.id])
+                    db.query_one(&db.prepare_cached(&student_stats()).await?, &[&caller.id])
                         .await?
                 }
             };
@@ -137,30 +154,38 @@ pub fn course_json() -> String {
         'category', c.category, 'level', c.level,
         'instructorId', coalesce((select u.firebase_uid from app_user u where u.id = c.instructor_id), c.instructor_id::text),
         'instructorName', (select trim(u.first_name || ' ' || u.last_name) from app_user u where u.id = c.instructor_id),
-        'createdAt', c.created_at, 'updatedAt', c.updated_at,
+        'createdAt', {created}, 'updatedAt', {updated},
         'studentCount', (select count(*) from enrollment e where e.course_id = c.id),
         'modules', coalesce((select json_agg(json_build_object('id', m.id, 'title', m.title,
             'position', m.position,
             'lessons', coalesce((select json_agg(json_build_object('id', l.id, 'title', l.title,
                 'position', l.position, 'contentType', l.content_type, 'duration', l.duration_minutes)
                 order by l.position) from lesson l where l.module_id = m.id), '[]'::json))
-            order by m.position) from course_module m where m.course_id = c.id), '[]'::json))"
+            order by m.position) from course_module m where m.course_id = c.id), '[]'::json))",
+        created = jsontime::sql("c.created_at"),
+        updated = jsontime::sql("c.updated_at"),
     )
 }
 
 /// A user of the admin dashboard: `uid` is the id the frontend knows (the Firebase uid of a
 /// linked account, else this service's id), `displayName` the name it shows.
-const USER_JSON: &str = "json_build_object('id', u.id, 'uid', coalesce(u.firebase_uid, u.id::text),
-    'email', u.email, 'firstName', u.first_name, 'lastName', u.last_name,
-    'displayName', trim(u.first_name || ' ' || u.last_name), 'role', u.role, 'status', u.status,
-    'createdAt', u.created_at)";
+fn user_json() -> String {
+    format!(
+        "json_build_object('id', u.id, 'uid', coalesce(u.firebase_uid, u.id::text),
+        'email', u.email, 'firstName', u.first_name, 'lastName', u.last_name,
+        'displayName', trim(u.first_name || ' ' || u.last_name), 'role', u.role, 'status', u.status,
+        'createdAt', {created})",
+        created = jsontime::sql("u.created_at")
+    )
+}
 
 /// Admin overview: counts, role distribution, latest courses, users and pending requests.
 #[utoipa::path(get, path = "/api/dashboard/admin", tag = "dashboards", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Dashboard), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn get_admin_dashboard(state: AppState, caller: AuthUser) -> AppResult<AppJson<Value>> {
     caller.require(&[Role::Admin])?;
-    let course = course_json();
+    let (course, user) = (course_json(), user_json());
+    let request_created = jsontime::sql("r.created_at");
     let sql = format!(
         "with roles as (select coalesce(json_object_agg(role, n), '{{}}'::json) as d from (select role, count(*) as n from app_user group by role) r)
          select json_build_object(
@@ -174,10 +199,10 @@ pub async fn get_admin_dashboard(state: AppState, caller: AuthUser) -> AppResult
                 'roleDistribution', (select d from roles)),
             'roleDistribution', (select d from roles),
             'courses', coalesce((select json_agg({course} order by c.created_at desc) from (select * from course order by created_at desc limit 20) c), '[]'::json),
-            'users', coalesce((select json_agg({USER_JSON} order by u.created_at desc)
+            'users', coalesce((select json_agg({user} order by u.created_at desc)
                 from (select * from app_user order by created_at desc limit 50) u), '[]'::json),
             'enrollmentRequests', coalesce((select json_agg(json_build_object('id', r.id, 'courseId', r.course_id, 'studentId', r.student_id,
-                'status', r.status, 'createdAt', r.created_at) order by r.created_at desc)
+                'status', r.status, 'createdAt', {request_created}) order by r.created_at desc)
                 from (select * from enrollment_request where status = 'pending' order by created_at desc limit 20) r), '[]'::json)
          )"
     );
@@ -195,6 +220,7 @@ pub async fn get_formateur_dashboard(
 ) -> AppResult<AppJson<Value>> {
     caller.require(&[Role::Formateur, Role::Admin])?;
     let course = course_json();
+    let started = jsontime::sql("e.started_at");
     let sql = format!(
         "select json_build_object(
             'stats', json_build_object(
@@ -206,7 +232,7 @@ pub async fn get_formateur_dashboard(
             'courses', coalesce((select json_agg({course} order by c.created_at desc)
                 from (select * from course where instructor_id = $1 order by created_at desc limit 20) c), '[]'::json),
             'enrollments', coalesce((select json_agg(json_build_object('id', e.id, 'courseId', e.course_id, 'courseTitle', e.title,
-                'userId', e.user_id, 'progress', e.progress, 'status', e.status, 'startedAt', e.started_at) order by e.started_at desc)
+                'userId', e.user_id, 'progress', e.progress, 'status', e.status, 'startedAt', {started}) order by e.started_at desc)
                 from (select e.*, c.title from enrollment e join course c on c.id = e.course_id where c.instructor_id = $1
                       order by e.started_at desc limit 20) e), '[]'::json)
          )"
@@ -224,6 +250,7 @@ pub async fn get_formateur_dashboard(
 pub async fn get_student_dashboard(state: AppState, caller: AuthUser) -> AppResult<AppJson<Value>> {
     caller.require(&[Role::Student, Role::Admin])?;
     let course = course_json();
+    let started = jsontime::sql("e.started_at");
     let sql = format!(
         "select json_build_object(
             'stats', json_build_object(
@@ -234,7 +261,7 @@ pub async fn get_student_dashboard(state: AppState, caller: AuthUser) -> AppResu
             'courses', coalesce((select json_agg({course} order by c.created_at desc)
                 from (select * from course where status = 'published' order by created_at desc limit 20) c), '[]'::json),
             'enrollments', coalesce((select json_agg(json_build_object('id', e.id, 'courseId', e.course_id, 'courseTitle', e.title,
-                'progress', e.progress, 'status', e.status, 'startedAt', e.started_at) order by e.started_at desc)
+                'progress', e.progress, 'status', e.status, 'startedAt', {started}) order by e.started_at desc)
                 from (select e.*, c.title from enrollment e join course c on c.id = e.course_id where e.user_id = $1
                       order by e.started_at desc limit 20) e), '[]'::json)
          )"

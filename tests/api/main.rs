@@ -14,6 +14,7 @@ mod dashboards;
 mod enrollments;
 mod figures;
 mod firebase;
+mod frontend;
 mod health;
 mod images;
 mod middleware;

@@ -600,7 +600,8 @@ pub struct CourseReview {
     pub course_id: String,
     /// `approve` or `reject`.
     pub action: String,
-    /// Reason shown to the formateur.
+    /// Reason shown to the formateur; empty or blank is no reason (the approvals page sends
+    /// `''` when its text box is left empty).
     pub reason: Option<String>,
 }
 
@@ -634,13 +635,18 @@ pub async fn review_course(
         "reject" => (CourseStatus::Rejected, "rejected"),
         _ => return Err(AppError::invalid("action", "must be `approve` or `reject`")),
     };
+    let reason = body
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
     let mut v = crate::validate::Validator::new();
-    v.opt_length("reason", body.reason.as_deref(), 2000);
+    v.opt_length("reason", reason, 2000);
     v.finish()?;
     let mut db = state.db().await?;
     let tx = db.transaction().await?;
     let Some((owner, title)) =
-        repo::review_course(&tx, id, caller.id, status.as_db(), body.reason.as_deref()).await?
+        repo::review_course(&tx, id, caller.id, status.as_db(), reason).await?
     else {
         let exists = repo::lock_course(&tx, id).await?;
         return Err(match exists {
@@ -651,7 +657,7 @@ pub async fn review_course(
             ),
         });
     };
-    let message = match body.reason.as_deref() {
+    let message = match reason {
         Some(r) => format!("Your course \"{title}\" was {verb}: {r}"),
         None => format!("Your course \"{title}\" was {verb}."),
     };
