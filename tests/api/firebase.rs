@@ -367,3 +367,94 @@ async fn firebase_tokens_are_refused_when_no_project_is_configured() {
     let (status, body) = me(&app, &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }
+
+/// The `AuthToken` value a response sets, if any.
+fn set_cookie_token(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("AuthToken="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn a_firebase_cookie_is_exchanged_for_a_session_that_outlives_the_id_token() {
+    let keys = KeyServer::start().await;
+    let app = app_with(&keys, true).await;
+    keys_held(&app, 1).await;
+    let (_, _, firebase_token) = firebase::new_user();
+    let res = app
+        .client
+        .get(format!("{}/api/auth/me", app.addr))
+        .header("cookie", format!("AuthToken={firebase_token}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    let session = set_cookie_token(res.headers()).expect("the Firebase cookie is exchanged");
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let id = res.json::<Value>().await.expect("json")["user"]["id"].clone();
+    // The session is this service's own token for the same account (its payload carries the
+    // role the frontend's page routing reads), and it works once the ID token has expired.
+    let claims = app
+        .state
+        .jwt
+        .verify(&session)
+        .expect("an own session token");
+    assert_eq!(claims.sub.to_string(), id.as_str().unwrap_or_default());
+    assert_eq!(claims.role, "student");
+    let (status, body) = me(&app, &session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["user"]["id"], id);
+
+    // A fresh session in the cookie is left alone, and a token in the header is never replaced.
+    let res = app
+        .client
+        .get(format!("{}/api/auth/me", app.addr))
+        .header("cookie", format!("AuthToken={session}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(set_cookie_token(res.headers()), None);
+    let res = app
+        .client
+        .get(format!("{}/api/auth/me", app.addr))
+        .bearer_auth(&firebase_token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(set_cookie_token(res.headers()), None);
+}
+
+#[tokio::test]
+async fn a_session_cookie_past_half_its_life_is_renewed() {
+    let app = TestApp::spawn_with(|c| c.auth.jwt_ttl = 4).await;
+    let user = app.user("student").await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let res = app
+        .client
+        .get(format!("{}/api/auth/me", app.addr))
+        .header("cookie", format!("AuthToken={}", user.token))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    let renewed = set_cookie_token(res.headers()).expect("renewed");
+    let old = app.state.jwt.verify(&user.token).expect("still valid").exp;
+    let new = app.state.jwt.verify(&renewed).expect("valid").exp;
+    assert!(
+        new > old,
+        "the renewed session lives longer ({old} → {new})"
+    );
+}
