@@ -88,6 +88,7 @@ impl App {
         let state = AppState::new(AppInner {
             firebase,
             legacy_ids: crate::legacy::LegacyIds::default(),
+            guard: crate::guard::SecretGuard::new(redis.clone()),
             limits,
             admission,
             cache,

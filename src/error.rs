@@ -312,6 +312,22 @@ impl From<tokio_postgres::Error> for AppError {
             {
                 return Self::db_unavailable();
             }
+            // Class 22 (data exception: a value out of range, text the encoding cannot hold, a
+            // timestamp PostgreSQL cannot represent) and the CHECK constraints no handler maps
+            // by name: the caller sent a value that cannot be stored. Their fault, and a 422,
+            // never a 500; the database's own message stays in the log.
+            if code.code().starts_with("22") {
+                tracing::info!(sqlstate = code.code(), error = %db, "value refused by PostgreSQL");
+                return Self::invalid(
+                    "body",
+                    "a value cannot be stored (out of range or malformed)",
+                );
+            }
+            if *code == tokio_postgres::error::SqlState::CHECK_VIOLATION {
+                tracing::info!(constraint = ?db.constraint(), "value refused by a CHECK constraint");
+                let rule = db.constraint().unwrap_or("a rule of the stored data");
+                return Self::invalid("body", format!("a value breaks {rule}"));
+            }
         }
         Self::Internal(anyhow::Error::new(err).context("database query failed"))
     }

@@ -27,6 +27,7 @@ pub mod error;
 pub mod extract;
 pub mod figures;
 pub mod firebase;
+pub mod guard;
 pub mod images;
 pub mod jsontime;
 pub mod legacy;

@@ -67,7 +67,9 @@ impl std::fmt::Display for RateSpec {
 /// Route groups, each with its own limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
-    /// `/api/auth/*`: guards passwords.
+    /// Sign-in and sign-up (`/api/auth/*` but the profile and logout): guards passwords, so it
+    /// is counted by address only, whatever session the request carries, and never raised by
+    /// the adaptive allowance.
     Auth,
     /// `/api/dashboard/*`.
     Dashboard,
@@ -119,7 +121,9 @@ impl Group {
         if EXEMPT.contains(&route) || route.starts_with("/api/docs") {
             return None;
         }
-        Some(if route.starts_with("/api/auth/") {
+        Some(if route == "/api/auth/me" || route == "/api/auth/logout" {
+            Self::Default
+        } else if route.starts_with("/api/auth/") {
             Self::Auth
         } else if route.starts_with("/api/dashboard/") {
             Self::Dashboard
@@ -138,6 +142,12 @@ impl Group {
         } else {
             Self::Default
         })
+    }
+
+    /// Whether the caller's adaptive allowance scales this group's limit (not the password
+    /// group: a failed sign-in would otherwise count as good behaviour and raise it).
+    pub fn adaptive(self) -> bool {
+        self != Self::Auth
     }
 
     /// The name in headers and figures.
@@ -620,7 +630,9 @@ impl RateLimits {
             Some(decision) => decision,
             None => {
                 let decision = self.local_n(req.group, &req.key(), &req.ip_key(), req.cost);
-                self.adaptive.record(req.caller_slot(), decision.allowed);
+                if req.group.adaptive() {
+                    self.adaptive.record(req.caller_slot(), decision.allowed);
+                }
                 decision
             }
         };
@@ -666,7 +678,9 @@ impl RateLimits {
             key: lease_key,
         });
         let (decision, taken) = self.ask(shared, req, spec, (wanted, req.cost)).await?;
-        self.adaptive.record(req.caller_slot(), decision.allowed);
+        if req.group.adaptive() {
+            self.adaptive.record(req.caller_slot(), decision.allowed);
+        }
         if leasing && decision.allowed && taken > req.cost {
             // The grant ends the refill.
             self.leases
@@ -725,16 +739,18 @@ impl RateLimits {
     /// back to one round trip per request.
     fn shared_spec(&self, lease_key: u64, req: &RateRequest) -> (RateSpec, u32) {
         let (spent, since) = self.leases.usage(lease_key);
-        if spent > 0 {
+        if spent > 0 && req.group.adaptive() {
             self.adaptive.record_allowed(req.caller_slot(), spent);
         }
         let base = self.groups[req.group.index()].spec;
         let mut spec = base;
-        spec.limit = ((f64::from(base.limit)
-            * self.adaptive.multiplier(req.caller_slot())
-            * req.role_multiplier)
-            .floor() as u32)
-            .max(1);
+        let adaptive = if req.group.adaptive() {
+            self.adaptive.multiplier(req.caller_slot())
+        } else {
+            1.0
+        };
+        spec.limit =
+            ((f64::from(base.limit) * adaptive * req.role_multiplier).floor() as u32).max(1);
         let tenth = (spec.limit / 10).max(1);
         let paced = if since.is_zero() {
             0.0
@@ -907,6 +923,8 @@ mod tests {
     #[test]
     fn routes_fall_into_their_groups() {
         assert_eq!(Group::of("/api/auth/login"), Some(Group::Auth));
+        assert_eq!(Group::of("/api/auth/me"), Some(Group::Default));
+        assert_eq!(Group::of("/api/auth/logout"), Some(Group::Default));
         assert_eq!(Group::of("/api/dashboard/stats"), Some(Group::Dashboard));
         assert_eq!(Group::of("/api/courses/{id}"), Some(Group::Courses));
         assert_eq!(Group::of("/api/formateur/courses"), Some(Group::Courses));

@@ -40,6 +40,8 @@ pub struct AppInner {
     pub images: crate::images::ImagePool,
     /// Token signing and verification keys.
     pub jwt: JwtKeys,
+    /// Failed secret checks per target (sign-in e-mails, operator token guesses).
+    pub guard: crate::guard::SecretGuard,
     /// Firestore ids of imported objects, resolved to theirs.
     pub legacy_ids: crate::legacy::LegacyIds,
     /// Firebase ID token verification, when `FIREBASE_PROJECT_ID` is set.

@@ -185,11 +185,25 @@ pub async fn signup(
     ))
 }
 
+/// The 429 of an account whose failed sign-ins impose a wait (see [`crate::guard`]).
+pub fn too_many_failures(wait: std::time::Duration) -> AppError {
+    let reset = chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+    AppError::RateLimited {
+        retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+        reset_time: crate::jsontime::iso(reset),
+    }
+}
+
 /// Sign in with e-mail and password.
 ///
-/// A wrong password and an unknown e-mail get the same answer in the same time.
+/// A wrong password, an unknown e-mail and a suspended account get the same answer in the same
+/// time. After five failed attempts at one account within 15 minutes, each further attempt
+/// waits twice as long as the previous (1 s up to 5 minutes) whatever address it comes from:
+/// 429 with `Retry-After`.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = Login,
-    responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or at this account", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn login(
     state: AppState,
     AppJson(body): AppJson<Login>,
@@ -198,30 +212,33 @@ pub async fn login(
     v.length("email", &body.email, 1, 254);
     v.length("password", &body.password, 1, 128);
     v.finish()?;
+    // Failed attempts at this account slow the next ones down, from any address.
+    let email = body.email.trim();
+    if let Err(wait) = state.guard.check("login", email).await {
+        return Err(too_many_failures(wait));
+    }
     let found = {
         let db = state.db().await?;
-        repo::find_credentials(&db, body.email.trim()).await?
+        repo::find_credentials(&db, email).await?
     };
     let (user, stored) = match found {
         Some(c) => (Some(c.user), c.password_hash),
         None => (None, None),
     };
     let ok = password::verify(body.password, stored).await;
+    // A suspended account gets the same answer as a wrong password: telling it apart would
+    // confirm the password to whoever guessed it.
     let user = match user {
-        Some(u) if ok => u,
+        Some(u) if ok && u.status == "active" => u,
         _ => {
+            state.guard.failed("login", email).await;
             return Err(AppError::Unauthenticated {
                 message: "invalid e-mail or password",
                 code: "invalid_credentials",
             });
         }
     };
-    if user.status != "active" {
-        return Err(AppError::Unauthenticated {
-            message: "this account is suspended",
-            code: "account_suspended",
-        });
-    }
+    state.guard.succeeded("login", email).await;
     let db = state.db().await?;
     repo::touch_login(&db, user.id).await?;
     // The profile shows the last login.

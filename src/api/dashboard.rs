@@ -53,15 +53,26 @@ pub struct DashboardQuery {
     responses((status = 200, description = "The page", content_type = "text/html", body = String),
         (status = 303, description = "Token accepted: session cookie set, sent to the clean URL"),
         (status = 401, description = "No or wrong credentials: a sign-in form", content_type = "text/html", body = String),
-        (status = 403, body = ErrorBody)))]
+        (status = 403, body = ErrorBody),
+        (status = 429, description = "Too many wrong tokens from this address", body = ErrorBody)))]
 pub async fn dashboard(
     state: AppState,
     headers: HeaderMap,
+    client: Option<axum::Extension<crate::middleware::client_ip::ClientIp>>,
     operator: Result<Operator, AppError>,
     Query(query): Query<DashboardQuery>,
 ) -> Response {
     if let Some(token) = query.token.as_deref() {
-        return exchange(&state, &headers, token);
+        // Wrong tokens slow their sender down, as on the operations endpoints.
+        let ip = client.map_or_else(String::new, |c| c.0.0.to_string());
+        if let Err(wait) = state.guard.check("ops", &ip).await {
+            return crate::api::auth::too_many_failures(wait).into_response();
+        }
+        let response = exchange(&state, &headers, token);
+        if response.status() == StatusCode::UNAUTHORIZED {
+            state.guard.failed("ops", &ip).await;
+        }
+        return response;
     }
     match operator {
         Ok(_) => html(StatusCode::OK, PAGE),

@@ -313,6 +313,50 @@ impl OptionalFromRequestParts<AppState> for AuthUser {
 /// An optional caller, for routes open to anyone that show more to some.
 pub type MaybeAuthUser = Option<AuthUser>;
 
+/// A set of roles allowed on a route (for [`Allowed`]).
+pub trait Roles: Send + Sync {
+    /// The roles.
+    const ALLOWED: &'static [Role];
+}
+
+macro_rules! role_sets {
+    ($($(#[$doc:meta])* $name:ident = [$($role:ident),+];)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+        impl Roles for $name {
+            const ALLOWED: &'static [Role] = &[$(Role::$role),+];
+        }
+    )*};
+}
+role_sets! {
+    /// Admins only.
+    Admins = [Admin];
+    /// Formateurs only.
+    Formateurs = [Formateur];
+    /// Formateurs and admins.
+    Staff = [Formateur, Admin];
+    /// Students only.
+    Students = [Student];
+}
+
+/// An authenticated caller with one of `R`'s roles, checked as an extractor: written before the
+/// body in a handler's arguments, it answers 401 or 403 before the body is read or parsed, so a
+/// caller who may not write learns that first, whatever they sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Allowed<R>(pub AuthUser, pub std::marker::PhantomData<R>);
+
+impl<R: Roles> FromRequestParts<AppState> for Allowed<R> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let user =
+            <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        user.require(R::ALLOWED)?;
+        Ok(Self(user, std::marker::PhantomData))
+    }
+}
+
 /// An operator: the `OPS_TOKEN` bearer token, or an admin's session (API.md §3).
 #[derive(Debug, Clone, Copy)]
 pub struct Operator {
@@ -334,13 +378,31 @@ impl FromRequestParts<AppState> for Operator {
             return Ok(Self { admin: None });
         }
         let token = bearer_token(&parts.headers).ok_or(AppError::Unauthorized)?;
+        // Wrong operator tokens slow their sender down (by address: the token has one owner,
+        // whom a throttle on the token itself would lock out of the figures).
+        let ip = parts
+            .extensions
+            .get::<crate::middleware::client_ip::ClientIp>()
+            .map_or_else(String::new, |c| c.0.to_string());
+        if let Err(wait) = state.guard.check("ops", &ip).await {
+            return Err(crate::api::auth::too_many_failures(wait));
+        }
         if let Some(ops) = &state.config.ops.ops_token
             && crate::auth::secret_matches(token.as_bytes(), ops)
         {
             return Ok(Self { admin: None });
         }
-        let user =
-            <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        let user = match <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+        {
+            Ok(user) => user,
+            Err(e) => {
+                if e.status() == axum::http::StatusCode::UNAUTHORIZED {
+                    state.guard.failed("ops", &ip).await;
+                }
+                return Err(e);
+            }
+        };
         if user.is_admin() {
             Ok(Self {
                 admin: Some(user.id),

@@ -6,7 +6,7 @@ pub mod pagination;
 pub mod query;
 
 pub use crate::legacy::{IdPath, IdPath2};
-pub use auth::{AuthUser, MaybeAuthUser, Role};
+pub use auth::{Admins, Allowed, AuthUser, Formateurs, MaybeAuthUser, Role, Staff, Students};
 pub use json::AppJson;
 pub use pagination::Page;
 pub use query::AppQuery;

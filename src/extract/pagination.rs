@@ -127,6 +127,10 @@ pub fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let text = String::from_utf8(bytes).ok()?;
     let (ts, id) = text.split_once(':')?;
     let ts = DateTime::from_timestamp_micros(ts.parse().ok()?)?;
+    // Only times this API can have issued: PostgreSQL's range is narrower than chrono's.
+    if !(0..=253_402_300_799).contains(&ts.timestamp()) {
+        return None;
+    }
     Some((ts, id.parse().ok()?))
 }
 
@@ -143,7 +147,14 @@ mod tests {
 
     #[test]
     fn garbage_cursors_are_rejected() {
-        for c in ["", "!!", "bm90LWEtY3Vyc29y", "MTIzOm5vdC1hLXV1aWQ"] {
+        let far_future = URL_SAFE_NO_PAD.encode(format!("{}:{}", i64::MAX / 2, Uuid::nil()));
+        for c in [
+            "",
+            "!!",
+            "bm90LWEtY3Vyc29y",
+            "MTIzOm5vdC1hLXV1aWQ",
+            &far_future,
+        ] {
             assert_eq!(decode_cursor(c), None, "{c}");
         }
     }

@@ -44,12 +44,15 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         Some(token) => TokenSubject::verify(&state, token).await,
         None => None,
     };
+    // The password group is counted by address only: a session does not buy its holder a
+    // fresh allowance of sign-in attempts (each new account's token would be one).
+    let counted = subject.as_ref().filter(|_| group != Group::Auth);
     let rate = RateRequest {
         group,
-        user: subject.as_ref().and_then(|s| s.known_account(&state)),
+        user: counted.and_then(|s| s.known_account(&state)),
         ip,
         cost: 1,
-        role_multiplier: match &subject {
+        role_multiplier: match counted {
             Some(TokenSubject::Session { role, .. }) => state.config.limits.role_multiplier(role),
             _ => 1.0,
         },

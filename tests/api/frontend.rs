@@ -1428,9 +1428,11 @@ async fn call_20_submitting_answers_grades_the_attempt() {
             Some(percentage),
             "{S20}: `.toFixed(1)`"
         );
-        assert_eq!(
-            result["timeSpent"], 24,
-            "{S20}: formatTime(result.timeSpent)"
+        assert!(
+            result["timeSpent"]
+                .as_i64()
+                .is_some_and(|t| (0..24).contains(&t)),
+            "{S20}: formatTime(result.timeSpent) is the server's time, not the client's 24 s: {result}"
         );
     }
 }

@@ -189,7 +189,13 @@ async fn attempts_are_limited_graded_once_and_private() {
     assert_eq!(graded["percentage"], 66.67);
     assert_eq!(graded["passed"], true);
     assert_eq!(graded["correctAnswers"], 1);
-    assert_eq!(graded["timeSpent"], 42);
+    // The time spent is the server's (start to submission), not the 42 s the client claims.
+    assert!(
+        graded["timeSpent"]
+            .as_i64()
+            .is_some_and(|t| (0..42).contains(&t)),
+        "{graded}"
+    );
     assert_eq!(
         app.post(&submit, student.t(), answers).await.0,
         StatusCode::CONFLICT,
@@ -307,5 +313,70 @@ async fn stats_are_for_the_owner_and_admins_and_batches_are_capped() {
         .await
         .0,
         StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn the_time_limit_is_the_servers_and_a_late_submission_scores_nothing() {
+    let Setup {
+        app, student, quiz, ..
+    } = setup().await;
+    let qid = quiz["id"].as_str().expect("id").to_owned();
+    app.sql()
+        .await
+        .execute(
+            "update quiz set time_limit_minutes = 1 where id = $1::text::uuid",
+            &[&qid],
+        )
+        .await
+        .expect("limit");
+    let (status, started) = app
+        .post(
+            &format!("/api/formateur/quizzes/{qid}/attempts"),
+            student.t(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let attempt = started["id"].as_str().expect("id").to_owned();
+    // Started two minutes ago, as far as the server's clock is concerned.
+    app.sql()
+        .await
+        .execute(
+            "update quiz_attempt set started_at = now() - interval '2 minutes' where id = $1::text::uuid",
+            &[&attempt],
+        )
+        .await
+        .expect("backdate");
+    let answers: Vec<Value> = quiz["questions"]
+        .as_array()
+        .expect("questions")
+        .iter()
+        .map(|q| json!({"questionId": q["id"], "selectedAnswer": 0}))
+        .collect();
+    let (status, body) = app
+        .post(
+            &format!("/api/formateur/quizzes/{qid}/attempts/{attempt}/submit"),
+            student.t(),
+            json!({"answers": answers, "totalTimeSpent": 5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "time_limit_exceeded");
+    let row = app
+        .sql()
+        .await
+        .query_one(
+            "select score, passed, completed_at is not null, time_spent_seconds from quiz_attempt where id = $1::text::uuid",
+            &[&attempt],
+        )
+        .await
+        .expect("attempt");
+    assert_eq!(row.get::<_, i32>(0), 0, "no score");
+    assert!(!row.get::<_, bool>(1));
+    assert!(row.get::<_, bool>(2), "the attempt is closed");
+    assert!(
+        row.get::<_, i32>(3) >= 120,
+        "the server's time, not the client's 5 s"
     );
 }

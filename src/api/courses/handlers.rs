@@ -18,7 +18,8 @@ use crate::{
     error::{AppError, AppResult, ErrorBody, ResultExt},
     extract::pagination::encode_cursor,
     extract::{
-        AppJson, AppQuery, AuthUser, IdPath, MaybeAuthUser, Page, Role, pagination::bad_query,
+        Admins, Allowed, AppJson, AppQuery, AuthUser, IdPath, MaybeAuthUser, Page, Role, Staff,
+        pagination::bad_query,
     },
     legacy,
     state::AppState,
@@ -305,7 +306,7 @@ fn created(course: Course, message: &str) -> (StatusCode, AppJson<CourseChange>)
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_course(
     state: AppState,
-    caller: AuthUser,
+    Allowed(caller, ..): Allowed<Staff>,
     AppJson(body): AppJson<CreateCourse>,
 ) -> AppResult<(StatusCode, AppJson<CourseChange>)> {
     let course = create(&state, caller, body).await?;
@@ -504,7 +505,7 @@ pub async fn list_formateur_courses(
         (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_formateur_course(
     state: AppState,
-    caller: AuthUser,
+    Allowed(caller, ..): Allowed<Staff>,
     req: Request,
 ) -> AppResult<(StatusCode, AppJson<CourseChange>)> {
     let content_type = req
@@ -545,10 +546,13 @@ async fn course_from_form(mut form: Multipart) -> AppResult<CreateCourse> {
                 .map_err(|_| AppError::invalid("modules", "must be a JSON array of modules"))?,
             "duration" | "price" => match text.trim() {
                 "" => serde_json::Value::Null,
+                // `NaN`, `inf` and `1e400` parse as floats but are no amount of anything.
                 t => t
                     .parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite())
                     .map(serde_json::Value::from)
-                    .map_err(|_| AppError::invalid(&name, "must be a number"))?,
+                    .ok_or_else(|| AppError::invalid(&name, "must be a finite number"))?,
             },
             "requiresApproval" => serde_json::Value::Bool(text.trim() != "false"),
             // The original's form carried these; the owner is the caller and status starts
@@ -556,6 +560,12 @@ async fn course_from_form(mut form: Multipart) -> AppResult<CreateCourse> {
             "instructorId" | "status" => continue,
             _ => serde_json::Value::String(text),
         };
+        if let Some(path) = crate::extract::json::nul_path(&value, name.clone()) {
+            return Err(AppError::invalid(
+                &path,
+                "must not contain the NUL character (\\u0000)",
+            ));
+        }
         map.insert(name, value);
     }
     if let Some(d) = map.get("duration").and_then(serde_json::Value::as_f64) {
@@ -623,10 +633,9 @@ pub struct ReviewResult {
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn review_course(
     state: AppState,
-    caller: AuthUser,
+    Allowed(caller, ..): Allowed<Admins>,
     AppJson(body): AppJson<CourseReview>,
 ) -> AppResult<AppJson<ReviewResult>> {
-    caller.require(&[Role::Admin])?;
     let id = state
         .object_id(legacy::Kind::Course, &body.course_id)
         .await?;

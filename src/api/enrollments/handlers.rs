@@ -10,7 +10,7 @@ use crate::{
     api::{notifications::repo as notifications, users::handlers::check_filter},
     cache::Tag,
     error::{AppError, AppResult, ErrorBody, ResultExt},
-    extract::{AppJson, AppQuery, AuthUser, Page, Role},
+    extract::{Admins, Allowed, AppJson, AppQuery, AuthUser, Formateurs, Page, Role, Students},
     legacy,
     state::AppState,
     validate::Validator,
@@ -62,10 +62,9 @@ fn already(code: &'static str) -> AppError {
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn enroll_in_course(
     state: AppState,
-    caller: AuthUser,
+    Allowed(caller, ..): Allowed<Students>,
     AppJson(body): AppJson<Enroll>,
 ) -> AppResult<(StatusCode, AppJson<Enrolled>)> {
-    caller.require(&[Role::Student])?;
     let course = state
         .object_id(legacy::Kind::Course, &body.course_id)
         .await?;
@@ -317,10 +316,9 @@ pub async fn list_admin_enrollment_requests(
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn answer_admin_enrollment_request(
     state: AppState,
-    caller: AuthUser,
+    Allowed(caller, ..): Allowed<Admins>,
     AppJson(body): AppJson<AnswerRequest>,
 ) -> AppResult<AppJson<Answered>> {
-    caller.require(&[Role::Admin])?;
     answer(&state, caller, None, body).await
 }
 
@@ -344,9 +342,8 @@ pub async fn list_formateur_enrollment_requests(
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn answer_formateur_enrollment_request(
     state: AppState,
-    caller: AuthUser,
+    Allowed(caller, ..): Allowed<Formateurs>,
     AppJson(body): AppJson<AnswerRequest>,
 ) -> AppResult<AppJson<Answered>> {
-    caller.require(&[Role::Formateur])?;
     answer(&state, caller, Some(caller.id), body).await
 }

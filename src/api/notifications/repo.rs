@@ -67,6 +67,22 @@ pub struct NewNotification<'a> {
     pub data: Option<serde_json::Value>,
 }
 
+/// Longest stored title and message (the columns' CHECKs).
+const TITLE_MAX: usize = 200;
+const MESSAGE_MAX: usize = 2000;
+
+/// `text` cut to `max` characters, with an ellipsis when cut: notifications are composed from
+/// caller input (a course title, a reason), so their length is only known here.
+fn fit(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.chars().count() <= max {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        let mut cut: String = text.chars().take(max - 1).collect();
+        cut.push('…');
+        std::borrow::Cow::Owned(cut)
+    }
+}
+
 /// Notifies one user.
 pub async fn notify(
     db: &impl GenericClient,
@@ -76,11 +92,9 @@ pub async fn notify(
     let stmt = db
         .prepare_cached("insert into notification (user_id, title, message, type, link, data) values ($1, $2, $3, $4, $5, $6)")
         .await?;
-    db.execute(
-        &stmt,
-        &[&user, &n.title, &n.message, &n.kind, &n.link, &n.data],
-    )
-    .await?;
+    let (title, message) = (fit(n.title, TITLE_MAX), fit(n.message, MESSAGE_MAX));
+    db.execute(&stmt, &[&user, &title, &message, &n.kind, &n.link, &n.data])
+        .await?;
     Ok(())
 }
 
@@ -96,8 +110,9 @@ pub async fn notify_admins(
              returning user_id",
         )
         .await?;
+    let (title, message) = (fit(n.title, TITLE_MAX), fit(n.message, MESSAGE_MAX));
     let rows = db
-        .query(&stmt, &[&n.title, &n.message, &n.kind, &n.link, &n.data])
+        .query(&stmt, &[&title, &message, &n.kind, &n.link, &n.data])
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -197,7 +197,8 @@ pub struct AnswerInput {
 pub struct SubmitAttempt {
     /// At most one answer per question; unanswered questions score 0.
     pub answers: Vec<AnswerInput>,
-    /// Seconds spent on the whole quiz (default: since the start).
+    /// Seconds the client says it spent; ignored: the time spent is the server's, from the
+    /// attempt's start to this submission.
     pub total_time_spent: Option<i64>,
 }
 
@@ -214,7 +215,9 @@ pub struct GradedAttempt {
     pub total_questions: i64,
 }
 
-/// Submit and grade an attempt (the attempt's student, once).
+/// Submit and grade an attempt (the attempt's student, once). The time spent is the server's,
+/// from the attempt's start; a submission later than the quiz's time limit plus 30 s closes the
+/// attempt with no score and answers 409 `time_limit_exceeded`.
 #[utoipa::path(post, path = "/api/formateur/quizzes/{id}/attempts/{attemptId}/submit", tag = "quizzes", request_body = SubmitAttempt,
     params(("id" = Uuid, Path, description = "Quiz id"), ("attemptId" = Uuid, Path, description = "Attempt id")),
     security(("bearer" = []), ("cookie" = [])),
@@ -230,7 +233,8 @@ pub async fn submit_quiz_attempt(
     let tx = db.transaction().await?;
     let stmt = tx
         .prepare_cached(
-            "select a.completed_at is not null as done, extract(epoch from now() - a.started_at)::int as elapsed, q.passing_score
+            "select a.completed_at is not null as done, extract(epoch from now() - a.started_at)::int as elapsed, q.passing_score,
+                    q.time_limit_minutes
              from quiz_attempt a join quiz q on q.id = a.quiz_id
              where a.id = $1 and a.quiz_id = $2 and a.user_id = $3 for update of a",
         )
@@ -246,17 +250,31 @@ pub async fn submit_quiz_attempt(
             "this attempt was already submitted",
         ));
     }
-    let elapsed: i32 = row.get("elapsed");
+    let elapsed: i32 = row.get::<_, i32>("elapsed").max(0);
     let passing: i32 = row.get("passing_score");
+    let limit: Option<i32> = row.get("time_limit_minutes");
+    // Past the time limit (and a grace for the network), the attempt closes with what it had
+    // when time ran out: nothing, as no answer reached the server in time.
+    if let Some(minutes) = limit
+        && elapsed > minutes * 60 + TIME_LIMIT_GRACE_SECS
+    {
+        grade(&tx, attempt, &[], elapsed, passing).await?;
+        tx.commit().await?;
+        state.cache.invalidate(&[Tag::Quiz(quiz)]).await;
+        return Err(AppError::conflict(
+            "time_limit_exceeded",
+            "the quiz's time limit ran out before this submission; the attempt is closed with no score",
+        ));
+    }
     let answers = validate_answers(&tx, quiz, &body).await?;
-    let time_spent = body
-        .total_time_spent
-        .map_or(elapsed.max(0), |t| t.clamp(0, 86_400) as i32);
-    let graded = grade(&tx, attempt, &answers, time_spent, passing).await?;
+    let graded = grade(&tx, attempt, &answers, elapsed, passing).await?;
     tx.commit().await?;
     state.cache.invalidate(&[Tag::Quiz(quiz)]).await;
     Ok(AppJson(graded))
 }
+
+/// Seconds a submission may arrive after the time limit (the network, a slow click).
+pub const TIME_LIMIT_GRACE_SECS: i32 = 30;
 
 struct Answer {
     question: Uuid,

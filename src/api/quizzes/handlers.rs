@@ -13,7 +13,7 @@ use crate::{
     api::courses::repo as courses,
     cache::{CacheKind, Cached, Loaded, Tag},
     error::{AppError, AppResult, ErrorBody},
-    extract::{AppJson, AppQuery, AuthUser, IdPath, Page, Role},
+    extract::{Allowed, AppJson, AppQuery, AuthUser, IdPath, Page, Role, Staff},
     legacy,
     middleware::rate_limit::rate_limited,
     ratelimit::RateRequest,
@@ -76,10 +76,9 @@ pub async fn list_quizzes(
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_quiz(
     state: AppState,
-    caller: AuthUser,
+    Allowed(caller, ..): Allowed<Staff>,
     AppJson(body): AppJson<CreateQuiz>,
 ) -> AppResult<(StatusCode, AppJson<Quiz>)> {
-    caller.require(&[Role::Formateur, Role::Admin])?;
     body.validate()?;
     let course = state
         .resolve_id(legacy::Kind::Course, &body.course_id)
@@ -219,11 +218,10 @@ pub const MAX_BATCH: usize = 30;
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn batch_quiz_stats(
     state: AppState,
-    caller: AuthUser,
+    Allowed(caller, ..): Allowed<Staff>,
     rate: Option<Extension<RateRequest>>,
     AppJson(body): AppJson<StatsBatch>,
 ) -> AppResult<AppJson<StatsBatchResult>> {
-    caller.require(&[Role::Formateur, Role::Admin])?;
     if body.quiz_ids.is_empty() || body.quiz_ids.len() > MAX_BATCH {
         return Err(AppError::invalid(
             "quizIds",

@@ -11,7 +11,7 @@ use super::{
 use crate::{
     cache::Tag,
     error::{AppError, AppResult, ErrorBody, ResultExt},
-    extract::{AppJson, AppQuery, AuthUser, IdPath, Page, Role},
+    extract::{Admins, Allowed, AppJson, AppQuery, AuthUser, IdPath, Page, Role, Staff},
     legacy, password,
     state::AppState,
     validate::Validator,
@@ -114,10 +114,9 @@ pub fn check_filter(
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_user(
     state: AppState,
-    caller: AuthUser,
+    Allowed(caller, ..): Allowed<Staff>,
     AppJson(body): AppJson<CreateUser>,
 ) -> AppResult<(StatusCode, AppJson<UserEnvelope>)> {
-    caller.require(&[Role::Admin, Role::Formateur])?;
     let mut v = Validator::new();
     body.validate(&mut v);
     let role = body.role.as_deref().unwrap_or("student");
@@ -169,11 +168,10 @@ pub fn email_taken() -> AppError {
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_user(
     state: AppState,
-    caller: AuthUser,
+    Allowed(caller, ..): Allowed<Admins>,
     IdPath(id, ..): IdPath<legacy::User>,
     AppJson(body): AppJson<UpdateUser>,
 ) -> AppResult<AppJson<UserEnvelope>> {
-    caller.require(&[Role::Admin])?;
     let mut v = Validator::new();
     if let Some(r) = &body.role {
         v.one_of("role", r, ROLES);
