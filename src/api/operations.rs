@@ -72,9 +72,12 @@ pub struct CacheCleared {
     responses((status = 200, body = CacheCleared), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, description = "Redis unreachable: memory cleared, Redis not", body = CacheCleared)))]
 pub async fn clear_cache(state: AppState, op: Operator, body: Bytes) -> AppResult<Response> {
+    // An empty body clears everything; anything else must be the JSON object of AppJson's
+    // rules (an array would deserialise field by field).
     let request: ClearCache = if body.iter().all(u8::is_ascii_whitespace) {
         ClearCache::default()
     } else {
+        crate::extract::json::check_body(&body)?;
         serde_json::from_slice(&body).map_err(|e| AppError::invalid("body", e.to_string()))?
     };
     let scope = request.scope.unwrap_or_else(|| "all".to_owned());

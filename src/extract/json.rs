@@ -62,7 +62,7 @@ fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// A body must be a JSON object, and no string in it may hold NUL (`\u0000`).
-fn check_body(bytes: &[u8]) -> Result<(), AppError> {
+pub fn check_body(bytes: &[u8]) -> Result<(), AppError> {
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {}
         // Empty or not JSON at all: the parser's own message says what is wrong.

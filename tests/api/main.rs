@@ -16,6 +16,7 @@ mod figures;
 mod firebase;
 mod frontend;
 mod health;
+mod hostile;
 mod images;
 mod middleware;
 mod notifications;
