@@ -147,9 +147,17 @@ pub async fn list_courses(
     if filter.q.is_some() {
         tags.push(Tag::Search);
     }
+    // Callers can vary the cursor, the search text and the page size without end; only the
+    // first default-sized page of each filter (a few dozen entries in all) is worth sharing
+    // through Redis. The rest stays in this instance's memory tier, bounded in bytes, whose
+    // admission policy keeps one-off keys from pushing out the hot ones.
+    let mut policy = kind.policy(None);
+    if !shared_page(&page) || filter.q.is_some() {
+        policy.redis_ttl = None;
+    }
     state
         .cache
-        .get_or_load(kind, None, &key, tags, || async {
+        .get_or_load_with(kind, policy, &key, tags, || async {
             let db = state.db().await?;
             let rows = repo::list_courses(&db, &filter, &page).await?;
             let tags = rows.iter().map(|c| Tag::Course(c.id)).collect();
@@ -163,6 +171,11 @@ pub async fn list_courses(
             )
         })
         .await
+}
+
+/// Whether a page of a list is worth a Redis entry: the first, at the default size.
+fn shared_page(page: &Page) -> bool {
+    page.after.is_none() && page.limit == crate::extract::pagination::DEFAULT_LIMIT
 }
 
 /// A course with its modules and lessons. Anyone sees a published course; the owner and
@@ -444,9 +457,13 @@ pub async fn list_dashboard_courses(
             .unwrap_or_default()
     );
     let tags = kind.tags(Some(caller.id), None);
+    let mut policy = kind.policy(Some(caller.role));
+    if !shared_page(&page) {
+        policy.redis_ttl = None;
+    }
     state
         .cache
-        .get_or_load(kind, Some(caller.role), &key, tags, || async {
+        .get_or_load_with(kind, policy, &key, tags, || async {
             let db = state.db().await?;
             let rows = match caller.role {
                 Role::Student => repo::list_courses_for_student(&db, caller.id, &page).await?,
