@@ -12,6 +12,7 @@
 //! - [`db`]: the PostgreSQL pool, its minimum-size upkeep, migrations.
 //! - [`redis`]: the fail-fast Redis client.
 //! - [`error`]: the single error type and its JSON envelope.
+//! - [`import`]: `elearning-api import firestore`, moving the original app's data in.
 
 pub mod alerts;
 pub mod api;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod extract;
 pub mod figures;
 pub mod images;
+pub mod import;
 pub mod jsontime;
 #[cfg(feature = "loadtest")]
 pub mod loadtest;
