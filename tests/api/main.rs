@@ -15,6 +15,7 @@ mod enrollments;
 mod figures;
 mod health;
 mod images;
+mod import;
 mod middleware;
 mod notifications;
 mod openapi;
