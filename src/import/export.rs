@@ -79,7 +79,8 @@ pub struct Document {
 /// An entry of a collection that is not a document.
 #[derive(Debug, Clone)]
 pub struct Malformed {
-    /// How to find it: `#<position>` in its collection, counting from 1.
+    /// How to find it: its id when it repeats another document's, else `#<position>` in its
+    /// collection, counting from 1.
     pub id: String,
     /// What is wrong.
     pub reason: String,
@@ -176,10 +177,19 @@ fn entries(collection: Collection, value: Value) -> anyhow::Result<Entries> {
     let Value::Array(items) = value else {
         bail!("{}: expected a JSON array of documents", collection.name());
     };
+    // Firestore ids are unique within a collection; a hand-edited export may repeat one, and
+    // the second would then overwrite the first on every run.
+    let mut seen = std::collections::HashSet::new();
     Ok(items
         .into_iter()
         .enumerate()
-        .map(|(i, item)| document(i, item))
+        .map(|(i, item)| match document(i, item) {
+            Ok(doc) if !seen.insert(doc.id.clone()) => Err(Malformed {
+                id: doc.id,
+                reason: "a second document with this id in the collection".to_owned(),
+            }),
+            other => other,
+        })
         .collect())
 }
 
@@ -211,7 +221,7 @@ mod tests {
         fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("export.json");
         let body = json!({
-            "users": [{"id": "u1", "email": "a@example.com"}, {"email": "no id"}, 3],
+            "users": [{"id": "u1", "email": "a@example.com"}, {"email": "no id"}, 3, {"id": "u1"}],
             "messages": [{"id": "m1"}],
         });
         fs::write(&file, body.to_string()).expect("write");
@@ -220,10 +230,13 @@ mod tests {
         assert_eq!(export.ignored, vec!["messages"]);
         let (collection, users) = &export.collections[0];
         assert_eq!(*collection, Collection::Users);
-        assert_eq!(users.len(), 3);
+        assert_eq!(users.len(), 4);
         assert!(matches!(&users[0], Ok(d) if d.id == "u1" && !d.fields.contains_key("id")));
         assert!(matches!(&users[1], Err(m) if m.id == "#2"));
         assert!(matches!(&users[2], Err(m) if m.id == "#3"));
+        assert!(
+            matches!(&users[3], Err(m) if m.id == "u1" && m.reason.contains("second document"))
+        );
         assert!(export.collections[1..].iter().all(|(_, e)| e.is_empty()));
     }
 

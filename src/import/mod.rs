@@ -103,26 +103,22 @@ pub async fn load(
     };
     for (collection, entries) in &export.collections {
         bar.set_message(collection.name());
-        let entries = match collection {
-            Collection::Users => normalise::creators_first(entries.clone()),
-            _ => entries.clone(),
+        let order = match collection {
+            Collection::Users => normalise::creators_first(entries),
+            _ => (0..entries.len()).collect(),
         };
-        for entry in entries {
+        for entry in order.into_iter().map(|i| &entries[i]) {
             bar.inc(1);
             let doc = match entry {
                 Ok(doc) => doc,
                 Err(malformed) => {
-                    report.record(
-                        *collection,
-                        &malformed.id,
-                        Err(malformed.reason),
-                        Vec::new(),
-                    );
+                    let reason = Err(malformed.reason.clone());
+                    report.record(*collection, &malformed.id, reason, Vec::new());
                     continue;
                 }
             };
             let mut warnings = Vec::new();
-            let result = match normalise::normalise(*collection, &doc, &mut warnings) {
+            let result = match normalise::normalise(*collection, doc, &mut warnings) {
                 Ok(record) => write_document(&mut session, &record, &mut warnings).await?,
                 Err(reason) => Err(reason),
             };

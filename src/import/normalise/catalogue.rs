@@ -8,7 +8,7 @@ use super::{Times, course_status, first_duplicate, one_of, role};
 use crate::{
     api::courses::model::{CATEGORIES, CONTENT_TYPES, LEVELS, VIDEO_SOURCES},
     import::{
-        export::{Document, Entries},
+        export::{Document, Malformed},
         fields::{Fields, Reason},
     },
     validate::is_email,
@@ -168,9 +168,10 @@ pub fn split_name(display_name: Option<&str>, email: &str) -> (String, String) {
     }
 }
 
-/// Reorders `users` so that an account comes after the account that created it (when both are
-/// in the export), so that `created_by` is set on the first run, not on a later one.
-pub fn creators_first(users: Entries) -> Entries {
+/// The order in which to import `users` (indices into it): an account after the account that
+/// created it when both are in the export, so that `created_by` is set on the first run, not
+/// on a later one; otherwise the export's order.
+pub fn creators_first(users: &[Result<Document, Malformed>]) -> Vec<usize> {
     let position: HashMap<&str, usize> = users
         .iter()
         .enumerate()
@@ -199,8 +200,7 @@ pub fn creators_first(users: Entries) -> Entries {
             order.push(i);
         }
     }
-    let mut slots: Vec<_> = users.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    order
 }
 
 /// Normalises a `courses` document.
@@ -342,16 +342,16 @@ mod tests {
 
     #[test]
     fn creators_come_before_the_accounts_they_created() {
-        let users: Entries = vec![
+        let users = vec![
             Ok(doc("student", json!({"createdBy": "formateur"}))),
             Ok(doc("formateur", json!({"createdBy": "admin"}))),
             Ok(doc("loop-a", json!({"createdBy": "loop-b"}))),
             Ok(doc("admin", json!({}))),
             Ok(doc("loop-b", json!({"createdBy": "loop-a"}))),
         ];
-        let order: Vec<String> = creators_first(users)
+        let order: Vec<&str> = creators_first(&users)
             .into_iter()
-            .map(|e| e.map(|d| d.id).unwrap_or_default())
+            .filter_map(|i| users[i].as_ref().ok().map(|d| d.id.as_str()))
             .collect();
         assert_eq!(order, ["admin", "formateur", "student", "loop-b", "loop-a"]);
     }
