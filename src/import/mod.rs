@@ -203,8 +203,7 @@ fn progress_bar(total: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg:>18} [{bar:40}] {pos}/{len} documents, {elapsed}")
+    if let Ok(style) = ProgressStyle::with_template("{msg:>18} [{wide_bar}] {pos}/{len} documents")
     {
         bar.set_style(style.progress_chars("=> "));
     }
