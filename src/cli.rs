@@ -1,9 +1,9 @@
-//! The command line: `elearning-api [serve|migrate|seed|create-user|openapi|telegram]`,
+//! The command line: `elearning-api [serve|migrate|seed|create-user|import|openapi|telegram]`,
 //! configured by environment variables (or the matching flags).
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::{config::Config, telemetry::LogOutput};
 
 /// Fast, fault-tolerant REST API for an e-learning platform.
 #[derive(Debug, Parser)]
@@ -28,11 +28,24 @@ pub enum Command {
     Seed(crate::seed::SeedOptions),
     /// Create an account, e.g. the first admin.
     CreateUser(CreateUserArgs),
+    /// Load data from the original app (applies migrations first).
+    #[command(subcommand)]
+    Import(crate::import::ImportCommand),
     /// Print the OpenAPI document (what `openapi/openapi.json` holds).
     Openapi,
     /// Register, remove or inspect the Telegram bot's webhook (needs `TELEGRAM_BOT_TOKEN`).
     #[command(subcommand)]
     Telegram(crate::telegram::TelegramCommand),
+}
+
+impl Command {
+    /// Where the command's logs go: standard error when its standard output is its result.
+    pub fn log_output(&self) -> LogOutput {
+        match self {
+            Self::Import(_) => LogOutput::Stderr,
+            _ => LogOutput::Stdout,
+        }
+    }
 }
 
 /// Arguments of `create-user`.

@@ -14,6 +14,7 @@
 //! - [`error`]: the single error type and its JSON envelope.
 //! - [`auth`] and [`firebase`]: this service's session tokens, and Firebase ID tokens with the
 //!   accounts they sign in.
+//! - [`import`]: `elearning-api import firestore`, moving the original app's data in.
 
 pub mod alerts;
 pub mod api;
@@ -29,6 +30,7 @@ pub mod figures;
 pub mod firebase;
 pub mod guard;
 pub mod images;
+pub mod import;
 pub mod jsontime;
 pub mod legacy;
 #[cfg(feature = "loadtest")]

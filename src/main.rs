@@ -5,13 +5,19 @@ use clap::Parser;
 use elearning_api::{
     app::{self, App},
     cli::{Cli, Command},
-    seed, shutdown, telegram, telemetry, tools,
+    import, seed, shutdown, telegram,
+    telemetry::{self, LogOutput},
+    tools,
 };
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let log_guard = telemetry::init(cli.config.log_format);
+    let output = cli
+        .command
+        .as_ref()
+        .map_or(LogOutput::Stdout, Command::log_output);
+    let log_guard = telemetry::init(cli.config.log_format, output);
     let result = run(cli).await;
     drop(log_guard);
     match result {
@@ -47,6 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CreateUser(args) => {
             tools::create_user(&tools::migrated_pool(&config).await?, &args).await
         }
+        Command::Import(command) => import::run(&config, command).await,
         Command::Openapi => {
             let doc = app::openapi_document()
                 .to_pretty_json()

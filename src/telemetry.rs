@@ -12,9 +12,21 @@ use crate::config::LogFormat;
 
 const DEFAULT_FILTER: &str = "elearning_api=info,tower_http=warn";
 
+/// Where log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOutput {
+    /// Standard output: the service's logs (Render collects them there).
+    Stdout,
+    /// Standard error: for commands whose standard output is their result (`import --json`).
+    Stderr,
+}
+
 /// Installs the global subscriber. Keep the guard alive until exit: dropping it flushes the logs.
-pub fn init(format: LogFormat) -> WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+pub fn init(format: LogFormat, output: LogOutput) -> WorkerGuard {
+    let (writer, guard) = match output {
+        LogOutput::Stdout => tracing_appender::non_blocking(std::io::stdout()),
+        LogOutput::Stderr => tracing_appender::non_blocking(std::io::stderr()),
+    };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let registry = tracing_subscriber::registry().with(filter);

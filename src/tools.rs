@@ -1,4 +1,4 @@
-//! Helpers of the operator subcommands (`migrate`, `seed`, `create-user`).
+//! Helpers of the operator subcommands (`migrate`, `seed`, `create-user`, `import`).
 
 use anyhow::Context;
 use deadpool_postgres::Pool;

@@ -5,6 +5,20 @@ use serde_json::{Map, Value};
 
 use crate::error::AppError;
 
+/// Whether `value` has the shape of an e-mail address: at most 254 bytes, one `@` after a
+/// non-empty local part, a dot inside the domain, no spaces.
+pub fn is_email(value: &str) -> bool {
+    value.len() <= 254
+        && !value.contains(char::is_whitespace)
+        && value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+}
+
 /// Collects field problems.
 #[derive(Debug, Default)]
 pub struct Validator {
@@ -61,18 +75,9 @@ impl Validator {
         }
     }
 
-    /// Checks an e-mail address's shape (one `@`, a dot in the domain, no spaces).
+    /// Checks an e-mail address's shape (see [`is_email`]).
     pub fn email(&mut self, field: &str, value: &str) {
-        let ok = value.len() <= 254
-            && !value.contains(char::is_whitespace)
-            && value.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty()
-                    && domain.contains('.')
-                    && !domain.contains('@')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-            });
-        if !ok {
+        if !is_email(value) {
             self.fail(field, "must be a valid e-mail address");
         }
     }

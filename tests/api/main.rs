@@ -18,6 +18,7 @@ mod frontend;
 mod health;
 mod hostile;
 mod images;
+mod import;
 mod middleware;
 mod notifications;
 mod openapi;
