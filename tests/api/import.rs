@@ -878,3 +878,117 @@ async fn an_unreadable_export_or_database_fails_with_one_line() {
     std::fs::remove_dir_all(&broken).ok();
     assert_eq!(target.snapshot().await[0].1, 0);
 }
+
+/// A request as the original frontend sends it: a Firebase ID token in the `AuthToken` cookie.
+async fn as_firebase_user(
+    app: &TestApp,
+    path: &str,
+    uid: &str,
+    email: &str,
+) -> (StatusCode, Value) {
+    use crate::helpers::firebase;
+    let token = firebase::sign(&firebase::claims(uid, email, true), firebase::KID_A);
+    let res = app
+        .client
+        .get(format!("{}{path}", app.addr))
+        .header("cookie", format!("AuthToken={token}"))
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn imported_users_sign_in_with_firebase_and_firestore_ids_keep_working() {
+    use crate::helpers::firebase::{KeyServer, PROJECT};
+    let keys = KeyServer::start().await;
+    let url = keys.url.clone();
+    let app = TestApp::spawn_with(move |c| {
+        c.auth.firebase_project_id = Some(PROJECT.to_owned());
+        c.auth.firebase_certs_url = url;
+        // Nobody is created on the fly: every account here comes from the import.
+        c.auth.firebase_auto_provision = false;
+    })
+    .await;
+    app.wait_until(|h| h["systems"]["firebase"]["keys"] == 1)
+        .await;
+    let target = Target {
+        database_url: app.db.as_ref().expect("db").url(),
+        redis_url: redis_url(),
+        prefix: app.prefix(),
+    };
+    target.import_json(&[]).await;
+
+    // The student signs in with their Firebase uid; the account is the imported one.
+    let (student, student_email) = ("L1mHoOsFaQfDPrAJ71fTquWoGsbe", "nour.mansour@example.com");
+    let (status, me) = as_firebase_user(&app, "/api/auth/me", student, student_email).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["user"]["uid"], student);
+    assert_eq!(me["user"]["role"], "student");
+    // A course, and a quiz of it, by the Firestore ids the frontend holds.
+    let (status, course) = as_firebase_user(
+        &app,
+        "/api/courses/1Ki3ylOjt6o0NpUmkVO8",
+        student,
+        student_email,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{course}");
+    assert_eq!(course["title"], "Introduction to Web Development");
+    assert_eq!(course["status"], "Published");
+    assert!(Uuid::parse_str(course["id"].as_str().unwrap_or_default()).is_ok());
+    assert_eq!(course["instructorId"], "SOcMz9CPVNPkNa1Hedcm4pMbXDuC");
+    let (status, quiz) = as_firebase_user(
+        &app,
+        "/api/formateur/quizzes/z2YS5ofA75UyiCDmO46a",
+        student,
+        student_email,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{quiz}");
+    assert!(quiz["questions"][0]["difficulty"].is_string(), "{quiz}");
+    assert!(
+        quiz["questions"][0].get("correctAnswer").is_none(),
+        "answers stay hidden"
+    );
+
+    // The formateur's pages, by Firestore ids too.
+    let (formateur, formateur_email) = (
+        "SOcMz9CPVNPkNa1Hedcm4pMbXDuC",
+        "youssef.bensalah@example.com",
+    );
+    let (status, list) = as_firebase_user(
+        &app,
+        "/api/formateur/quizzes?courseId=1Ki3ylOjt6o0NpUmkVO8",
+        formateur,
+        formateur_email,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let quizzes = list["quizzes"].as_array().expect("quizzes");
+    assert!(!quizzes.is_empty());
+    assert!(quizzes.iter().all(|q| q["questions"].is_array()));
+    let (status, courses) =
+        as_firebase_user(&app, "/api/formateur/courses", formateur, formateur_email).await;
+    assert_eq!(status, StatusCode::OK, "{courses}");
+    let statuses: std::collections::BTreeSet<&str> = courses["courses"]
+        .as_array()
+        .expect("courses")
+        .iter()
+        .filter_map(|c| c["status"].as_str())
+        .collect();
+    assert!(
+        statuses.contains("Published") && statuses.contains("Draft"),
+        "{statuses:?}"
+    );
+    // An unknown Firebase user is refused: provisioning is off.
+    let (status, body) = as_firebase_user(
+        &app,
+        "/api/auth/me",
+        "not-imported-uid-000000000000",
+        "x@example.com",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+}
