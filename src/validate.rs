@@ -85,18 +85,16 @@ impl Validator {
     /// Checks a URL: `http(s)` only (no `javascript:` links), bounded length.
     pub fn url(&mut self, field: &str, value: Option<&str>) {
         if let Some(v) = value {
-            // An image uploaded to this service is addressed by its path.
-            let own_image = v.starts_with("/api/courses/")
-                && url::Url::parse("http://localhost")
-                    .and_then(|base| base.join(v))
-                    .is_ok();
+            // An image uploaded to this service is addressed by its path, exactly as the upload
+            // answered it: nothing else that merely starts like one.
+            let own_image = own_image_path(v);
             let ok = v.len() <= 2048
                 && (own_image
                     || url::Url::parse(v).is_ok_and(|u| matches!(u.scheme(), "http" | "https")));
             if !ok {
                 self.fail(
                     field,
-                    "must be an http(s) URL (or this service's image path) of at most 2048 characters",
+                    "must be an http(s) URL of at most 2048 characters, or the `imageUrl`/`url` an upload of this service answered",
                 );
             }
         }
@@ -147,5 +145,45 @@ mod tests {
         v.email("email", "ada@example.com");
         v.url("url", Some("https://example.com/x"));
         assert!(v.finish().is_ok());
+    }
+}
+
+/// Whether `v` is the path of an image this service serves, as its uploads answer it:
+/// `/api/courses/<uuid>/image` or `/api/images/<uuid>`, optionally with `?v=<hex>`.
+pub fn own_image_path(v: &str) -> bool {
+    let (path, query) = v.split_once('?').unwrap_or((v, ""));
+    let version_ok = query.is_empty()
+        || query.strip_prefix("v=").is_some_and(|h| {
+            (1..=64).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+    let id_ok = |id: &str| uuid::Uuid::parse_str(id).is_ok() && id.len() == 36;
+    let path_ok = match path.strip_prefix("/api/courses/") {
+        Some(rest) => rest.strip_suffix("/image").is_some_and(id_ok),
+        None => path.strip_prefix("/api/images/").is_some_and(id_ok),
+    };
+    path_ok && version_ok
+}
+
+#[cfg(test)]
+mod image_path_tests {
+    use super::own_image_path;
+
+    #[test]
+    fn only_the_paths_uploads_answer_are_own_images() {
+        let id = "6f1c1f0e-3b7a-4a53-9d5e-2f8f6a1b2c3d";
+        assert!(own_image_path(&format!(
+            "/api/courses/{id}/image?v=0123abcd"
+        )));
+        assert!(own_image_path(&format!("/api/images/{id}?v=0123abcd")));
+        assert!(own_image_path(&format!("/api/images/{id}")));
+        for bad in [
+            "/api/courses/\"><script>",
+            "/api/courses/../../api/auth/logout",
+            "/api/courses/x/image",
+            &format!("/api/courses/{id}/image?v=<x>"),
+            &format!("/api/courses/{id}/image?w=1&v=ab"),
+        ] {
+            assert!(!own_image_path(bad), "{bad}");
+        }
     }
 }

@@ -49,30 +49,39 @@ impl ProxyTrust {
         if !self.trusts(peer) {
             return peer;
         }
-        let hops: Vec<IpAddr> = forwarded_for
+        // Entries the client wrote itself sit left of those the proxies appended; only the
+        // entry the chain vouches for decides. Junk there (a proxy never appends junk, so the
+        // client forged it) is counted under one shared address, never as the proxy itself,
+        // whose bucket would be a fresh allowance.
+        let hops: Vec<Option<IpAddr>> = forwarded_for
             .flat_map(|h| h.split(','))
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<IpAddr>().map(canonical))
-            .collect::<Result<_, _>>()
-            // A malformed header from a trusted proxy: fall back to the peer rather than guess.
-            .unwrap_or_default();
+            .map(|s| s.parse::<IpAddr>().ok().map(canonical))
+            .collect();
+        if hops.is_empty() {
+            return peer;
+        }
         if self.hops > 0 {
             return hops
                 .len()
                 .checked_sub(self.hops)
-                .and_then(|i| hops.get(i))
-                .copied()
-                .unwrap_or(peer);
+                .map_or(Some(peer), |i| hops[i])
+                .unwrap_or(UNREADABLE);
         }
-        hops.iter()
-            .rev()
-            .find(|ip| !self.trusts(**ip))
-            .or_else(|| hops.first())
-            .copied()
-            .unwrap_or(peer)
+        for hop in hops.iter().rev() {
+            match hop {
+                Some(ip) if self.trusts(*ip) => continue,
+                Some(ip) => return *ip,
+                None => return UNREADABLE,
+            }
+        }
+        hops.first().copied().flatten().unwrap_or(UNREADABLE)
     }
 }
+
+/// The address of every client whose forwarded address cannot be read: one shared bucket.
+pub const UNREADABLE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
 
 /// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) as plain IPv4, so one client has one key.
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -146,8 +155,16 @@ mod tests {
         );
         assert_eq!(
             t.client_ip(ip("10.1.2.3"), ["not an ip"].into_iter()),
-            ip("10.1.2.3"),
-            "garbage: the peer"
+            UNREADABLE,
+            "garbage where the client should be: the shared bucket, never the proxy's"
+        );
+        assert_eq!(
+            t.client_ip(
+                ip("10.1.2.3"),
+                ["junk, 198.51.100.7, 192.0.2.10"].into_iter()
+            ),
+            ip("198.51.100.7"),
+            "garbage left of the client: ignored"
         );
     }
 
@@ -166,6 +183,19 @@ mod tests {
             ),
             ip("198.51.100.7"),
             "spoofed prefix ignored"
+        );
+        assert_eq!(
+            t.client_ip(
+                ip("10.0.0.5"),
+                ["<script>, 198.51.100.7, 104.16.0.1"].into_iter()
+            ),
+            ip("198.51.100.7"),
+            "junk prefix ignored"
+        );
+        assert_eq!(
+            t.client_ip(ip("10.0.0.5"), ["junk, 104.16.0.1"].into_iter()),
+            UNREADABLE,
+            "junk where the client should be: the shared bucket"
         );
         assert_eq!(
             t.client_ip(ip("10.0.0.5"), ["104.16.0.1"].into_iter()),
