@@ -185,7 +185,8 @@ impl App {
 /// The router with every route, the docs, the fallbacks and the middleware stack. Shared by
 /// production and tests.
 pub fn build_router(state: AppState) -> Router {
-    let (routes, openapi) = api::router().split_for_parts();
+    let (routes, mut openapi) = api::router().split_for_parts();
+    crate::openapi::complete(&mut openapi);
     let routes = routes
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .fallback(|| async { AppError::NotFound("route") })
@@ -195,7 +196,9 @@ pub fn build_router(state: AppState) -> Router {
 
 /// The OpenAPI document the routes describe (what `openapi/openapi.json` must contain).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api::router().split_for_parts().1
+    let mut openapi = api::router().split_for_parts().1;
+    crate::openapi::complete(&mut openapi);
+    openapi
 }
 
 /// Connects to PostgreSQL and migrates, retrying with capped, jittered exponential backoff, then
