@@ -86,11 +86,18 @@ impl moka::Expiry<(Kind, Box<str>), Option<Uuid>> for FoundOrNot {
     }
 }
 
+/// Bytes of remembered resolutions: weighed by the id's length, so a flood of long unknown ids
+/// cannot take more than this much memory.
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
 impl Default for LegacyIds {
     fn default() -> Self {
         Self {
             cache: moka::future::Cache::builder()
-                .max_capacity(200_000)
+                .weigher(|(_, raw): &(Kind, Box<str>), _| {
+                    u32::try_from(raw.len() + 64).unwrap_or(u32::MAX)
+                })
+                .max_capacity(CACHE_BYTES)
                 .expire_after(FoundOrNot)
                 .build(),
         }

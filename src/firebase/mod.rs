@@ -45,6 +45,9 @@ pub const UNKNOWN_KID_REFETCH: Duration = Duration::from_secs(30);
 /// Longest a verified token is remembered (never past its `exp`).
 pub const VERIFIED_TTL: Duration = Duration::from_secs(600);
 
+/// Bytes of verified tokens remembered (about 16,000 tokens).
+const VERIFIED_BYTES: u64 = 16 * 1024 * 1024;
+
 /// How long one fetch of the certificates may take in the background.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -181,6 +184,12 @@ pub struct FirebaseAuth {
     links: moka::sync::Cache<Box<str>, Uuid>,
 }
 
+/// A remembered token's weight: its length and some bookkeeping.
+#[allow(clippy::borrowed_box)] // moka's weigher takes the key type by reference.
+fn weigh_token(token: &Box<str>, _: &Arc<FirebaseIdentity>) -> u32 {
+    u32::try_from(token.len() + 256).unwrap_or(u32::MAX)
+}
+
 struct UntilExpiry;
 
 impl moka::Expiry<Box<str>, Arc<FirebaseIdentity>> for UntilExpiry {
@@ -221,8 +230,11 @@ impl FirebaseAuth {
             keys: RwLock::new(None),
             last_fetch_failed: false.into(),
             unknown_kid_fetch: tokio::sync::Mutex::new(None),
+            // Weighed by the token's length (about a kilobyte each): the bound is in bytes, so a
+            // flood of distinct valid tokens cannot take more than this much memory.
             verified: moka::sync::Cache::builder()
-                .max_capacity(100_000)
+                .weigher(weigh_token)
+                .max_capacity(VERIFIED_BYTES)
                 .expire_after(UntilExpiry)
                 .build(),
             links: moka::sync::Cache::builder()
