@@ -99,6 +99,24 @@ impl Admission {
     }
 }
 
+/// One unit of a counter, given back when dropped: however the request ends, including a client
+/// that disconnects while it waits or runs (its future is dropped at the `.await`), the figure
+/// goes back down.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(counter: &'a AtomicUsize) -> (Self, usize) {
+        let before = counter.fetch_add(1, Ordering::AcqRel);
+        (Self(counter), before)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Admits the request, queues it briefly, or sheds it.
 pub async fn admit(State(admission): State<Arc<Admission>>, req: Request, next: Next) -> Response {
     let exempt = req
@@ -112,8 +130,9 @@ pub async fn admit(State(admission): State<Arc<Admission>>, req: Request, next: 
         Ok(p) => p,
         Err(_) => {
             // A short, bounded queue absorbs bursts; a longer one would only add latency.
-            if admission.queued.fetch_add(1, Ordering::AcqRel) >= admission.max_queued {
-                admission.queued.fetch_sub(1, Ordering::AcqRel);
+            let (queued, before) = Counted::new(&admission.queued);
+            if before >= admission.max_queued {
+                drop(queued);
                 return admission.overloaded();
             }
             let waited = tokio::time::timeout(
@@ -121,17 +140,17 @@ pub async fn admit(State(admission): State<Arc<Admission>>, req: Request, next: 
                 admission.slots.clone().acquire_owned(),
             )
             .await;
-            admission.queued.fetch_sub(1, Ordering::AcqRel);
+            drop(queued);
             match waited {
                 Ok(Ok(p)) => p,
                 _ => return admission.overloaded(),
             }
         }
     };
-    let now = admission.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
-    admission.peak.fetch_max(now, Ordering::Relaxed);
+    let (running, before) = Counted::new(&admission.in_flight);
+    admission.peak.fetch_max(before + 1, Ordering::Relaxed);
     let response = next.run(req).await;
-    admission.in_flight.fetch_sub(1, Ordering::AcqRel);
+    drop(running);
     drop(permit);
     response
 }

@@ -309,3 +309,47 @@ async fn beyond_the_in_flight_cap_requests_are_shed_at_once_and_health_still_ans
         "{stats}"
     );
 }
+
+#[tokio::test]
+async fn requests_dropped_while_queued_or_running_leave_the_admission_figures_at_zero() {
+    use elearning_api::middleware::load_shed::{Admission, admit};
+    let admission = std::sync::Arc::new(Admission::new(2, 4, Duration::from_secs(30)));
+    // A handler that never finishes: every request is either running or queued until dropped,
+    // as when its client goes away.
+    let router = axum::Router::new()
+        .route("/slow", axum::routing::get(std::future::pending::<()>))
+        .layer(axum::middleware::from_fn_with_state(
+            admission.clone(),
+            admit,
+        ));
+    let mut calls = Vec::new();
+    for _ in 0..5 {
+        let req = axum::http::Request::get("/slow")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        calls.push(tokio::spawn(router.clone().oneshot(req)));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while admission.stats().queued < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = admission.stats();
+    assert_eq!((stats.in_flight, stats.queued), (2, 3), "{stats:?}");
+    // The clients disconnect: their futures are dropped mid-await.
+    for call in &calls {
+        call.abort();
+    }
+    for call in calls {
+        let _ = call.await;
+    }
+    let stats = admission.stats();
+    assert_eq!((stats.in_flight, stats.queued), (0, 0), "{stats:?}");
+    // And the instance still admits: the slots came back too.
+    let req = axum::http::Request::get("/slow")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let running = tokio::spawn(router.oneshot(req));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(admission.stats().in_flight, 1);
+    running.abort();
+}
