@@ -75,6 +75,7 @@ impl App {
                 ],
                 l.rate_limit_ip_ceiling,
             )
+            .with_role_multipliers(l.parse_multipliers().unwrap_or_default())
             .shared_through(redis.clone()),
         );
         let firebase = match &config.auth.firebase_project_id {

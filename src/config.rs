@@ -330,14 +330,8 @@ pub struct RateLimitConfig {
 
 impl RateLimitConfig {
     /// The multiplier of `role` (1 when not listed or malformed; `validate` rejects malformed).
-    pub fn role_multiplier(&self, role: &str) -> f64 {
-        self.parse_multipliers()
-            .ok()
-            .and_then(|m| m.into_iter().find(|(r, _)| r == role).map(|(_, x)| x))
-            .unwrap_or(1.0)
-    }
-
-    fn parse_multipliers(&self) -> Result<Vec<(String, f64)>, String> {
+    /// The role multipliers, parsed (validated at start by [`Config::validate`]).
+    pub fn parse_multipliers(&self) -> Result<Vec<(String, f64)>, String> {
         self.rate_limit_role_multipliers
             .split(',')
             .map(str::trim)

@@ -572,6 +572,7 @@ pub struct RateLimits {
     shared: Option<shared::SharedLimits>,
     adaptive: Adaptive,
     leases: Leases,
+    role_multipliers: Vec<(String, f64)>,
     counters: [[[AtomicU64; 2]; 2]; 6],
     redis_calls: AtomicU64,
 }
@@ -603,9 +604,24 @@ impl RateLimits {
             shared: None,
             adaptive: Adaptive::default(),
             leases: Leases::default(),
+            role_multipliers: Vec::new(),
             counters: Default::default(),
             redis_calls: AtomicU64::new(0),
         }
+    }
+
+    /// Scales a role's allowances (`RATE_LIMIT_ROLE_MULTIPLIERS`, parsed once at start).
+    pub fn with_role_multipliers(mut self, multipliers: Vec<(String, f64)>) -> Self {
+        self.role_multipliers = multipliers;
+        self
+    }
+
+    /// The multiplier of `role` (1 for a role not listed).
+    pub fn role_multiplier(&self, role: &str) -> f64 {
+        self.role_multipliers
+            .iter()
+            .find(|(r, _)| r == role)
+            .map_or(1.0, |(_, x)| *x)
     }
 
     /// Also holds the quotas across instances through `redis`.

@@ -53,7 +53,7 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         ip,
         cost: 1,
         role_multiplier: match counted {
-            Some(TokenSubject::Session { role, .. }) => state.config.limits.role_multiplier(role),
+            Some(TokenSubject::Session { role, .. }) => state.limits.role_multiplier(role),
             _ => 1.0,
         },
     };
