@@ -89,6 +89,13 @@ pub async fn log_and_time(State(state): State<AppState>, req: Request, next: Nex
             elapsed,
         );
     }
+    // While the instance drains, every answer closes its connection: a client on a kept-alive
+    // connection reconnects (to another instance) instead of finding it reset later.
+    if state.lifecycle.get() == crate::state::Phase::Draining {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let ms = elapsed.as_secs_f64() * 1000.0;
     if let Ok(v) = HeaderValue::from_str(&format!("{ms:.3}ms")) {
         response.headers_mut().insert(X_EXECUTION_TIME, v);

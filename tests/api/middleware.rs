@@ -353,3 +353,31 @@ async fn requests_dropped_while_queued_or_running_leave_the_admission_figures_at
     assert_eq!(admission.stats().in_flight, 1);
     running.abort();
 }
+
+#[tokio::test]
+async fn answers_during_the_drain_close_their_connection() {
+    let mut app = TestApp::spawn_with(|c| {
+        c.http.shutdown_drain_delay = Duration::from_millis(1500);
+    })
+    .await;
+    let (_, headers, _) = app
+        .request(Method::GET, "/api/performance/health", None, None)
+        .await;
+    assert!(
+        headers.get("connection").is_none(),
+        "kept alive while serving"
+    );
+    app.trigger_shutdown();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let (status, headers, _) = app
+            .request(Method::GET, "/api/performance/health", None, None)
+            .await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(headers["connection"], "close");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never saw the drain");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
