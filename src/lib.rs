@@ -14,6 +14,8 @@
 //! - [`error`]: the single error type and its JSON envelope.
 //! - [`auth`] and [`firebase`]: this service's session tokens, and Firebase ID tokens with the
 //!   accounts they sign in.
+//! - [`alerts`] and [`ops`]: the alerts, the quotas, and what operators are told without
+//!   asking (alerts and a daily summary on Telegram).
 
 pub mod alerts;
 pub mod api;
@@ -35,6 +37,7 @@ pub mod loadtest;
 pub mod memory;
 pub mod middleware;
 pub mod openapi;
+pub mod ops;
 pub mod password;
 pub mod ratelimit;
 pub mod redis;

@@ -1,11 +1,15 @@
 //! The bot's commands and their replies, in Telegram's HTML subset. Every interpolated value goes
-//! through [`escape_html`]; operator commands pass one check, [`is_operator`].
+//! through [`escape_html`](super::format::escape_html); operator commands pass one check,
+//! [`is_operator`].
 
-use std::{fmt::Display, fmt::Write as _, sync::atomic::Ordering};
+use std::{fmt::Write as _, sync::atomic::Ordering};
 
 use serde::Deserialize;
 
-use super::Incoming;
+use super::{
+    Incoming,
+    format::{duration, esc, finish, kv, mib, ms},
+};
 use crate::{
     api::{
         courses::handlers::{CourseListQuery, list_courses},
@@ -119,26 +123,6 @@ pub fn command_word(text: &str) -> Option<String> {
     Some(word.to_owned())
 }
 
-/// Escapes `&`, `<`, `>` and `"` for Telegram's HTML parse mode.
-pub fn escape_html(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escapes any displayable value.
-fn esc(value: impl Display) -> String {
-    escape_html(&value.to_string())
-}
-
 /// The one authorisation check of every operator command.
 fn is_operator(state: &AppState, from: Option<i64>) -> bool {
     from.is_some_and(|id| state.config.telegram.telegram_admin_ids.contains(id))
@@ -210,37 +194,6 @@ fn help(operator: bool) -> String {
         lines(&mut out, true);
     }
     out.trim_end().to_owned()
-}
-
-/// A `label: value` line, the value escaped.
-fn kv(out: &mut String, label: &str, value: impl Display) {
-    let _ = writeln!(out, "{label}: {}", esc(value));
-}
-
-fn ms(micros: u64) -> String {
-    format!("{:.2} ms", micros as f64 / 1000.0)
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-}
-
-fn duration(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    if d > 0 {
-        format!("{d}d {h}h {m}m {s}s")
-    } else if h > 0 {
-        format!("{h}h {m}m {s}s")
-    } else if m > 0 {
-        format!("{m}m {s}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
-fn finish(mut out: String) -> String {
-    out.truncate(out.trim_end().len());
-    out
 }
 
 /// A course as `GET /api/courses` lists it.
@@ -517,7 +470,8 @@ async fn maintenance(state: &AppState) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Command, command_word, duration, escape_html, help};
+    use super::{Command, command_word, help};
+    use crate::api::bot::format::{duration, escape_html};
 
     #[test]
     fn html_is_escaped() {
