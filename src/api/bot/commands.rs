@@ -1,6 +1,7 @@
 //! The bot's commands and their replies, in Telegram's HTML subset. Every interpolated value goes
 //! through [`escape_html`](super::format::escape_html); operator commands pass one check,
-//! [`is_operator`].
+//! [`is_operator`]. The replies about quotas, response times, the production profile and the
+//! day are in [`super::reports`].
 
 use std::{fmt::Write as _, sync::atomic::Ordering};
 
@@ -9,6 +10,7 @@ use serde::Deserialize;
 use super::{
     Incoming,
     format::{duration, esc, finish, kv, mib, ms},
+    reports,
 };
 use crate::{
     api::{
@@ -55,12 +57,20 @@ pub enum Command {
     Maintenance,
     /// Zeroes the counters.
     Reset,
+    /// Database, Redis and connection quotas.
+    Quota,
+    /// Response-time statistics (the seed's "ultra-fast response statistics").
+    UltraFast,
+    /// The production profile: instances, workers, pools, cache tiers, limits in force.
+    Production,
+    /// The last 24 hours, as the daily summary gives them.
+    Summary,
     /// Anything else.
     Unknown,
 }
 
 /// Every command: word, operators only, what it does (the help text).
-const COMMANDS: [(Command, &str, bool, &str); 13] = [
+const COMMANDS: [(Command, &str, bool, &str); 17] = [
     (Command::Start, "start", false, "welcome"),
     (Command::Help, "help", false, "this list"),
     (
@@ -99,6 +109,25 @@ const COMMANDS: [(Command, &str, bool, &str); 13] = [
         "run the housekeeping now",
     ),
     (Command::Reset, "reset", true, "zero the counters"),
+    (
+        Command::Quota,
+        "quota",
+        true,
+        "database size, Redis memory, server connections",
+    ),
+    (
+        Command::UltraFast,
+        "ultrafast",
+        true,
+        "response-time statistics",
+    ),
+    (
+        Command::Production,
+        "production",
+        true,
+        "instances, workers, pools, caches, limits",
+    ),
+    (Command::Summary, "summary", true, "the last 24 hours"),
 ];
 
 impl Command {
@@ -170,6 +199,10 @@ pub async fn answer(state: &AppState, msg: &Incoming) -> AppResult<String> {
         Command::Performance => performance(&snapshot(state).await),
         Command::ClearCache => clear_cache(state).await,
         Command::Maintenance => maintenance(state).await,
+        Command::Quota => reports::quota(state),
+        Command::UltraFast => reports::ultrafast(state),
+        Command::Production => reports::production(state),
+        Command::Summary => reports::summary(state).await,
         Command::Reset => {
             crate::app::reset_figures(state);
             "♻️ <b>Counters reset</b>\nRequest figures, alerts, cache hit counts, rate-limit \

@@ -19,6 +19,7 @@
 
 mod commands;
 pub mod format;
+mod reports;
 
 use std::time::Duration;
 
