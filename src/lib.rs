@@ -16,12 +16,14 @@
 //!   accounts they sign in.
 //! - [`alerts`] and [`ops`]: the alerts, the quotas, and what operators are told without
 //!   asking (alerts and a daily summary on Telegram).
+//! - [`check`]: the preflight a deploy runs before it replaces the running instances.
 
 pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cache;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod db;

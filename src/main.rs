@@ -4,14 +4,21 @@ use anyhow::Context;
 use clap::Parser;
 use elearning_api::{
     app::{self, App},
+    check,
     cli::{Cli, Command},
-    seed, shutdown, telegram, telemetry, tools,
+    seed, shutdown, telegram,
+    telemetry::{self, LogTarget},
+    tools,
 };
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let log_guard = telemetry::init(cli.config.log_format);
+    let target = match cli.command {
+        Some(Command::Check(_)) => LogTarget::Stderr,
+        _ => LogTarget::Stdout,
+    };
+    let log_guard = telemetry::init(cli.config.log_format, target);
     let result = run(cli).await;
     drop(log_guard);
     match result {
@@ -41,6 +48,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let pool = tools::migrated_pool(&config).await?;
             drop(pool);
+            Ok(())
+        }
+        Command::Check(args) => {
+            let report = check::run(&config, &args).await;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).context("rendering the report")?
+                );
+            } else {
+                print!("{}", check::render_text(&report));
+            }
+            anyhow::ensure!(
+                report.ok,
+                "{} problem(s): the lines marked fail must be fixed before this deploy goes ahead",
+                report.problems
+            );
             Ok(())
         }
         Command::Seed(opts) => seed::run(&tools::migrated_pool(&config).await?, &opts).await,

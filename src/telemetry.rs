@@ -12,9 +12,21 @@ use crate::config::LogFormat;
 
 const DEFAULT_FILTER: &str = "elearning_api=info,tower_http=warn";
 
+/// Where the log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    /// Standard output (the service: Render collects it).
+    Stdout,
+    /// Standard error, for commands whose standard output is their report (`check --json`).
+    Stderr,
+}
+
 /// Installs the global subscriber. Keep the guard alive until exit: dropping it flushes the logs.
-pub fn init(format: LogFormat) -> WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+pub fn init(format: LogFormat, target: LogTarget) -> WorkerGuard {
+    let (writer, guard) = match target {
+        LogTarget::Stdout => tracing_appender::non_blocking(std::io::stdout()),
+        LogTarget::Stderr => tracing_appender::non_blocking(std::io::stderr()),
+    };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let registry = tracing_subscriber::registry().with(filter);
