@@ -23,6 +23,8 @@ COPY --from=build /src/target/release/elearning-api /usr/local/bin/elearning-api
 USER app
 ENV PORT=8080 LOG_FORMAT=json APP_ENV=production
 EXPOSE 8080
-# tini forwards SIGTERM so the graceful shutdown runs.
-ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/elearning-api"]
-CMD ["serve"]
+# tini forwards SIGTERM so the graceful shutdown runs. The entrypoint is tini alone, not the
+# binary: Render runs the pre-deploy command (`elearning-api check --migrate`, render.yaml) in
+# place of CMD, and a full command line works whether it is given as arguments or to a shell.
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["elearning-api", "serve"]

@@ -95,6 +95,7 @@ impl App {
             cache,
             figures: crate::figures::Figures::new(),
             alerts: crate::alerts::Alerts::default(),
+            ops: crate::ops::Ops::new(&config)?,
             images: crate::images::ImagePool::new(&config.images)?,
             jwt: JwtKeys::new(&secret, Duration::from_secs(config.auth.jwt_ttl)),
             config,
@@ -109,6 +110,7 @@ impl App {
         tokio::spawn(probe_loop(state.clone()));
         tokio::spawn(prune_rate_limits(state.clone()));
         tokio::spawn(figures_loop(state.clone()));
+        crate::ops::spawn(&state);
         if let Some(firebase) = &state.firebase {
             tokio::spawn(firebase.clone().run_refresh(state.shutdown.clone()));
         }
@@ -314,7 +316,8 @@ async fn probe_loop(state: AppState) {
     }
 }
 
-/// Every second: closes the second that ended into the figures' history and judges the alerts.
+/// Every second: closes the second that ended into the figures' history, judges the alerts and
+/// samples memory and pool for the day's figures.
 async fn figures_loop(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -326,17 +329,25 @@ async fn figures_loop(state: AppState) {
         state.figures.tick();
         let requests = state.figures.window();
         let cache = state.cache.stats();
+        let rss = crate::memory::usage().rss;
+        let pool = state.db.status();
         state.alerts.evaluate(
             &state.config.ops,
             crate::alerts::Inputs {
                 requests: requests.requests,
                 p95_us: requests.p95_us,
                 error_rate: requests.error_rate,
-                rss: crate::memory::usage().rss,
+                rss,
                 cache_hits: cache.memory_hits + cache.redis_hits,
                 cache_misses: cache.misses,
-                pool_waiting: state.db.status().waiting,
+                pool_waiting: pool.waiting,
             },
+        );
+        state.ops.day.sample(
+            rss,
+            pool.size.saturating_sub(pool.available),
+            pool.max_size,
+            pool.waiting,
         );
     }
 }

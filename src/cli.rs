@@ -1,4 +1,4 @@
-//! The command line: `elearning-api [serve|migrate|seed|create-user|import|openapi|telegram]`,
+//! The command line: `elearning-api [serve|migrate|check|seed|create-user|import|openapi|telegram]`,
 //! configured by environment variables (or the matching flags).
 
 use clap::{Parser, Subcommand};
@@ -24,6 +24,9 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Check what a deploy needs (settings, secrets, PostgreSQL and its migrations, Redis, the
+    /// Telegram webhook); exit non-zero with one line per problem. Render's pre-deploy command.
+    Check(crate::check::CheckArgs),
     /// Fill an empty database with a reproducible demo dataset (applies migrations first).
     Seed(crate::seed::SeedOptions),
     /// Create an account, e.g. the first admin.
@@ -42,7 +45,7 @@ impl Command {
     /// Where the command's logs go: standard error when its standard output is its result.
     pub fn log_output(&self) -> LogOutput {
         match self {
-            Self::Import(_) => LogOutput::Stderr,
+            Self::Import(_) | Self::Check(_) => LogOutput::Stderr,
             _ => LogOutput::Stdout,
         }
     }

@@ -38,6 +38,9 @@ pub struct Config {
     /// The Telegram bot.
     #[command(flatten)]
     pub telegram: TelegramConfig,
+    /// What operators are told without asking: alerts and the daily summary.
+    #[command(flatten)]
+    pub notify: NotifyConfig,
     /// Course images.
     #[command(flatten)]
     pub images: ImageConfig,
@@ -416,6 +419,32 @@ pub struct OpsConfig {
     /// rate, p95, hit rate) do not judge: a handful of requests says nothing.
     #[arg(long, env = "ALERT_MIN_SAMPLES", default_value_t = 20, global = true)]
     pub alert_min_samples: u64,
+
+    /// Alert when a quota passes this share of its limit (%): the database's size against
+    /// `DATABASE_QUOTA_MB`, Redis memory against its limit, the server's connections against
+    /// its `max_connections`.
+    #[arg(
+        long,
+        env = "ALERT_QUOTA_PERCENT",
+        default_value_t = 80.0,
+        global = true
+    )]
+    pub alert_quota_percent: f64,
+
+    /// The database's storage limit in MiB (the plan's disk: Render's Blueprint sets it). Unset:
+    /// the size is shown without a limit and never alerts.
+    #[arg(long, env = "DATABASE_QUOTA_MB", value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub database_quota_mb: Option<u64>,
+
+    /// Redis memory limit in MiB, for the Redis quota. Unset: Redis's own `maxmemory` (a managed
+    /// Redis such as Render Key Value sets it to the plan's memory); set it when Redis reports
+    /// none or hides it.
+    #[arg(long, env = "REDIS_QUOTA_MB", value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub redis_quota_mb: Option<u64>,
+
+    /// Milliseconds between two quota checks (database size, Redis memory, server connections).
+    #[arg(long, env = "QUOTA_CHECK_INTERVAL", value_parser = parse_ms, default_value = "60000", global = true)]
+    pub quota_check_interval: Duration,
 }
 
 /// Course images: uploads, and the pool that decodes and resizes them off the async runtime.
@@ -463,8 +492,9 @@ impl ImageConfig {
 /// register it.
 #[derive(Debug, Clone, Args)]
 pub struct TelegramConfig {
-    /// Bot token from @BotFather. Only the `telegram` subcommands need it: the webhook answers
-    /// in its HTTP response.
+    /// Bot token from @BotFather. The webhook does not need it (it answers in its HTTP
+    /// response); the service sends alerts and the daily summary to `TELEGRAM_ADMIN_IDS` with it,
+    /// and the `telegram` subcommands and `check` call the Bot API with it.
     #[arg(
         long,
         env = "TELEGRAM_BOT_TOKEN",
@@ -497,6 +527,54 @@ pub struct TelegramConfig {
         global = true
     )]
     pub telegram_api_base: String,
+}
+
+/// What operators are told without asking (`TELEGRAM_ADMIN_IDS`, through `TELEGRAM_BOT_TOKEN`):
+/// every alert raised or cleared, and a daily summary.
+#[derive(Debug, Clone, Args)]
+pub struct NotifyConfig {
+    /// Seconds during which an alert that was announced raised is not announced raised again:
+    /// a flapping alert sends its first raise and clear, then stays quiet until the cool-down
+    /// ends (and then says how many changes it held back, if still raised).
+    #[arg(
+        long,
+        env = "ALERT_COOLDOWN_SECS",
+        default_value_t = 600,
+        global = true
+    )]
+    pub alert_cooldown_secs: u64,
+
+    /// Hour of the day (UTC, 0 to 23) at which operators get the summary of the last 24 hours,
+    /// or `off`.
+    #[arg(long, env = "DAILY_SUMMARY_HOUR", default_value = "8", value_parser = parse_summary_hour, global = true)]
+    pub daily_summary_hour: SummaryHour,
+
+    /// Milliseconds one message to an operator keeps being retried (with backoff, or after
+    /// the Bot API's `retry_after`) before it is given up.
+    #[arg(long, env = "NOTIFY_RETRY_WINDOW", value_parser = parse_ms, default_value = "300000", global = true)]
+    pub notify_retry_window: Duration,
+
+    /// The name of this instance in operators' messages (Render sets it). Unset: the host name.
+    #[arg(long, env = "RENDER_INSTANCE_ID", global = true)]
+    pub render_instance_id: Option<String>,
+}
+
+/// `DAILY_SUMMARY_HOUR`: an hour of the day (UTC), or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SummaryHour(pub Option<u32>);
+
+/// Parses `DAILY_SUMMARY_HOUR`: `0` to `23`, or `off`.
+pub fn parse_summary_hour(s: &str) -> Result<SummaryHour, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(SummaryHour(None));
+    }
+    match s.parse::<u32>() {
+        Ok(hour) if hour < 24 => Ok(SummaryHour(Some(hour))),
+        _ => Err(format!(
+            "expected an hour from 0 to 23 (UTC) or `off`, got {s:?}"
+        )),
+    }
 }
 
 /// A list of Telegram user ids.
@@ -543,69 +621,76 @@ pub struct ConfigError {
 
 impl Config {
     /// Checks the rules that span fields or that clap cannot express. `serving` adds the rules that
-    /// only matter for the HTTP server (a signing secret).
+    /// only matter for the HTTP server (a signing secret). Returns the first problem; see
+    /// [`Config::problems`] for all of them.
     pub fn validate(&self, serving: bool) -> Result<(), ConfigError> {
-        let err = |var, problem: &str| {
-            Err(ConfigError {
+        self.problems(serving)
+            .into_iter()
+            .next()
+            .map_or(Ok(()), Err)
+    }
+
+    /// Every problem [`Config::validate`] would report, in the order of the configuration table
+    /// (`elearning-api check` prints them all).
+    pub fn problems(&self, serving: bool) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        let mut err = |var, problem: &str| {
+            out.push(ConfigError {
                 var,
                 problem: problem.to_owned(),
-            })
+            });
         };
         if self.db.max_connections == 0 {
-            return err("MAX_CONNECTIONS", "must be at least 1");
+            err("MAX_CONNECTIONS", "must be at least 1");
         }
         for (var, value) in [
             ("ALERT_ERROR_RATE", self.ops.alert_error_rate),
             ("ALERT_MEMORY_PERCENT", self.ops.alert_memory_percent),
             ("ALERT_CACHE_HIT_RATE", self.ops.alert_cache_hit_rate),
+            ("ALERT_QUOTA_PERCENT", self.ops.alert_quota_percent),
         ] {
             if !(0.0..=100.0).contains(&value) {
-                return err(var, "must be a percentage between 0 and 100");
+                err(var, "must be a percentage between 0 and 100");
             }
         }
         if self.db.min_connections > self.db.max_connections {
-            return err("MIN_CONNECTIONS", "must not exceed MAX_CONNECTIONS");
+            err("MIN_CONNECTIONS", "must not exceed MAX_CONNECTIONS");
         }
         if let Err(e) = self.db.pg_config() {
-            return Err(ConfigError {
-                var: "DATABASE_URL",
-                problem: format!("is not a valid PostgreSQL URL ({e})"),
-            });
+            err(
+                "DATABASE_URL",
+                &format!("is not a valid PostgreSQL URL ({e})"),
+            );
         }
         if let Err(e) = self.redis.fred_config() {
-            return Err(ConfigError {
-                var: "REDIS_URL",
-                problem: format!("is not a valid Redis URL ({e})"),
-            });
+            err("REDIS_URL", &format!("is not a valid Redis URL ({e})"));
         }
         if let Err(problem) = self.http.trusted_nets() {
-            return err("TRUSTED_PROXIES", &problem);
+            err("TRUSTED_PROXIES", &problem);
         }
         if self.http.max_concurrent_requests == 0 {
-            return err("MAX_CONCURRENT_REQUESTS", "must be at least 1");
+            err("MAX_CONCURRENT_REQUESTS", "must be at least 1");
         }
         if let Err(problem) = self.limits.parse_multipliers() {
-            return err("RATE_LIMIT_ROLE_MULTIPLIERS", &problem);
+            err("RATE_LIMIT_ROLE_MULTIPLIERS", &problem);
         }
         if self.images.image_max_bytes < 1024 {
-            return err("IMAGE_MAX_BYTES", "must be at least 1024 bytes");
+            err("IMAGE_MAX_BYTES", "must be at least 1024 bytes");
         }
         if self.images.image_max_pixels == 0 {
-            return err("IMAGE_MAX_PIXELS", "must be at least 1");
+            err("IMAGE_MAX_PIXELS", "must be at least 1");
         }
         if self.http.body_limit == 0 {
-            return err("BODY_LIMIT", "must be at least 1 byte");
+            err("BODY_LIMIT", "must be at least 1 byte");
         }
         if serving {
             match &self.auth.jwt_secret {
-                None => {
-                    return err(
-                        "JWT_SECRET",
-                        "is required: set it to a random string of at least 32 characters",
-                    );
-                }
+                None => err(
+                    "JWT_SECRET",
+                    "is required: set it to a random string of at least 32 characters",
+                ),
                 Some(s) if s.expose_secret().len() < 32 => {
-                    return err("JWT_SECRET", "must be at least 32 characters long");
+                    err("JWT_SECRET", "must be at least 32 characters long");
                 }
                 Some(_) => {}
             }
@@ -613,38 +698,66 @@ impl Config {
         if let Some(t) = &self.ops.ops_token
             && t.expose_secret().len() < 16
         {
-            return err("OPS_TOKEN", "must be at least 16 characters long");
+            err("OPS_TOKEN", "must be at least 16 characters long");
+        }
+        if self.ops.quota_check_interval < Duration::from_millis(100) {
+            err("QUOTA_CHECK_INTERVAL", "must be at least 100 ms");
         }
         if let Some(s) = &self.telegram.telegram_webhook_secret
             && !valid_webhook_secret(s.expose_secret())
         {
-            return err(
+            err(
                 "TELEGRAM_WEBHOOK_SECRET",
                 "must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -",
+            );
+        }
+        if let Some(token) = &self.telegram.telegram_bot_token
+            && !token.expose_secret().trim().is_empty()
+            && !valid_bot_token(token.expose_secret())
+        {
+            err(
+                "TELEGRAM_BOT_TOKEN",
+                "does not look like a bot token (<bot id>:<secret>, as @BotFather gives it)",
             );
         }
         if let Some(project) = &self.auth.firebase_project_id
             && !crate::firebase::valid_project_id(project)
         {
-            return err(
+            err(
                 "FIREBASE_PROJECT_ID",
                 "must be a Firebase project id (6 to 30 characters of a-z, 0-9 and -)",
             );
         }
         if url::Url::parse(&self.auth.firebase_certs_url).is_err() {
-            return err("FIREBASE_CERTS_URL", "is not a valid URL");
+            err("FIREBASE_CERTS_URL", "is not a valid URL");
         }
         if self.auth.demo_login_enabled && self.http.app_env == AppEnv::Production {
-            return err(
+            err(
                 "DEMO_LOGIN_ENABLED",
                 "must not be true with APP_ENV=production (it signs in without a password)",
             );
         }
         if url::Url::parse(&self.telegram.telegram_api_base).is_err() {
-            return err("TELEGRAM_API_BASE", "is not a valid URL");
+            err("TELEGRAM_API_BASE", "is not a valid URL");
         }
-        Ok(())
+        if self.notify.notify_retry_window < Duration::from_secs(1) {
+            err("NOTIFY_RETRY_WINDOW", "must be at least 1000 ms");
+        }
+        out
     }
+}
+
+/// Whether `token` has the shape of a Bot API token: the bot's numeric id, `:`, and a secret of
+/// `A-Za-z0-9_-` (the token is part of every Bot API URL, so anything else could not work).
+pub fn valid_bot_token(token: &str) -> bool {
+    token.split_once(':').is_some_and(|(id, secret)| {
+        !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && !secret.is_empty()
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
 }
 
 impl DbConfig {
@@ -706,4 +819,63 @@ fn parse_net(s: &str) -> Result<IpNet, String> {
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
         .map_err(|_| format!("expected an IP address or CIDR, got {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{SummaryHour, parse_summary_hour, valid_bot_token};
+
+    #[test]
+    fn every_problem_is_listed_not_only_the_first() {
+        let cli = crate::cli::Cli::try_parse_from([
+            "elearning-api",
+            "--min-connections",
+            "9",
+            "--max-connections",
+            "5",
+            "--alert-quota-percent",
+            "120",
+            "--quota-check-interval",
+            "10",
+            "--jwt-secret",
+            "too short",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let problems: Vec<String> = cli
+            .config
+            .problems(true)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "ALERT_QUOTA_PERCENT: must be a percentage between 0 and 100",
+                "MIN_CONNECTIONS: must not exceed MAX_CONNECTIONS",
+                "JWT_SECRET: must be at least 32 characters long",
+                "QUOTA_CHECK_INTERVAL: must be at least 100 ms",
+            ]
+        );
+        assert_eq!(
+            cli.config.validate(true).map_err(|e| e.var),
+            Err("ALERT_QUOTA_PERCENT"),
+            "validate reports the first"
+        );
+    }
+
+    #[test]
+    fn summary_hours_and_bot_tokens_are_checked() {
+        assert_eq!(parse_summary_hour("0"), Ok(SummaryHour(Some(0))));
+        assert_eq!(parse_summary_hour(" 23 "), Ok(SummaryHour(Some(23))));
+        assert_eq!(parse_summary_hour("OFF"), Ok(SummaryHour(None)));
+        for bad in ["24", "-1", "8am", ""] {
+            assert!(parse_summary_hour(bad).is_err(), "{bad:?}");
+        }
+        assert!(valid_bot_token("123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"));
+        for bad in ["123456", ":abc", "abc:def", "123:has space", "123:"] {
+            assert!(!valid_bot_token(bad), "{bad:?}");
+        }
+    }
 }

@@ -15,12 +15,16 @@
 //! - [`auth`] and [`firebase`]: this service's session tokens, and Firebase ID tokens with the
 //!   accounts they sign in.
 //! - [`import`]: `elearning-api import firestore`, moving the original app's data in.
+//! - [`alerts`] and [`ops`]: the alerts, the quotas, and what operators are told without
+//!   asking (alerts and a daily summary on Telegram).
+//! - [`check`]: the preflight a deploy runs before it replaces the running instances.
 
 pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cache;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -38,6 +42,7 @@ pub mod loadtest;
 pub mod memory;
 pub mod middleware;
 pub mod openapi;
+pub mod ops;
 pub mod password;
 pub mod ratelimit;
 pub mod redis;

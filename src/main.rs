@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 use elearning_api::{
     app::{self, App},
+    check,
     cli::{Cli, Command},
     import, seed, shutdown, telegram,
     telemetry::{self, LogOutput},
@@ -47,6 +48,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let pool = tools::migrated_pool(&config).await?;
             drop(pool);
+            Ok(())
+        }
+        Command::Check(args) => {
+            let report = check::run(&config, &args).await;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).context("rendering the report")?
+                );
+            } else {
+                print!("{}", check::render_text(&report));
+            }
+            anyhow::ensure!(
+                report.ok,
+                "{} problem(s): the lines marked fail must be fixed before this deploy goes ahead",
+                report.problems
+            );
             Ok(())
         }
         Command::Seed(opts) => seed::run(&tools::migrated_pool(&config).await?, &opts).await,

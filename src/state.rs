@@ -36,6 +36,8 @@ pub struct AppInner {
     pub figures: crate::figures::Figures,
     /// Active alerts.
     pub alerts: crate::alerts::Alerts,
+    /// What operators are told: delivery queues, quotas, the day's figures.
+    pub ops: crate::ops::Ops,
     /// The pool that decodes and resizes images.
     pub images: crate::images::ImagePool,
     /// Token signing and verification keys.

@@ -1,5 +1,7 @@
-//! `elearning-api telegram …`: registers, removes or inspects the bot's webhook through the Bot
-//! API (`setWebhook`, `deleteWebhook`, `getWebhookInfo`).
+//! The Bot API client ([`BotApi`]), used to send operators their messages
+//! ([`crate::ops::deliver`]), by `elearning-api check`, and by `elearning-api telegram …`, which
+//! registers, removes or inspects the bot's webhook (`setWebhook`, `deleteWebhook`,
+//! `getWebhookInfo`).
 //!
 //! The bot token is part of every Bot API URL (`{TELEGRAM_API_BASE}/bot{TOKEN}/{method}`), so
 //! no URL is ever printed or logged: reqwest's errors are stripped of theirs.
@@ -12,6 +14,161 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use crate::config::{TelegramConfig, valid_webhook_secret};
+
+/// A Bot API client for one bot.
+#[derive(Clone)]
+pub struct BotApi {
+    client: reqwest::Client,
+    base: String,
+    token: SecretString,
+}
+
+/// Why a Bot API call failed. The messages never contain the token.
+#[derive(Debug, thiserror::Error)]
+pub enum BotApiError {
+    /// No answer: connection refused, timeout, TLS…
+    #[error("{method} at {base}: {detail}")]
+    Transport {
+        /// The Bot API method.
+        method: String,
+        /// `TELEGRAM_API_BASE`.
+        base: String,
+        /// What failed.
+        detail: String,
+    },
+    /// An answer that is not the Bot API's JSON (a proxy's error page, say).
+    #[error("{method}: the Bot API answered HTTP {status} without a JSON body ({detail})")]
+    NotJson {
+        /// The Bot API method.
+        method: String,
+        /// HTTP status.
+        status: u16,
+        /// The decoding error.
+        detail: String,
+    },
+    /// The Bot API said `"ok": false`.
+    #[error("{method} failed: {description} (HTTP {status})")]
+    Refused {
+        /// The Bot API method.
+        method: String,
+        /// HTTP status (`error_code`).
+        status: u16,
+        /// The Bot API's `description`.
+        description: String,
+        /// `parameters.retry_after` of a 429 (flood control), in seconds.
+        retry_after: Option<u64>,
+    },
+}
+
+impl BotApiError {
+    /// How long the Bot API asked us to wait (429 with `retry_after`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Refused {
+                retry_after: Some(secs),
+                ..
+            } => Some(Duration::from_secs(*secs)),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again cannot help: the Bot API refused the request itself (bad token,
+    /// chat not found, bot blocked by the user…), as opposed to a transport failure, a 5xx or
+    /// flood control.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Transport { .. } => false,
+            Self::NotJson { status, .. } | Self::Refused { status, .. } => {
+                *status != 429 && (400..500).contains(status)
+            }
+        }
+    }
+}
+
+impl BotApi {
+    /// A client for the bot `token` at `TELEGRAM_API_BASE`, each call bounded by `timeout`.
+    pub fn new(
+        cfg: &TelegramConfig,
+        token: SecretString,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Self {
+            client,
+            base: cfg.telegram_api_base.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    /// The client of the configured bot, if `TELEGRAM_BOT_TOKEN` is set.
+    pub fn from_config(cfg: &TelegramConfig, timeout: Duration) -> anyhow::Result<Option<Self>> {
+        match cfg
+            .telegram_bot_token
+            .as_ref()
+            .filter(|t| !t.expose_secret().trim().is_empty())
+        {
+            Some(token) => Self::new(cfg, token.clone(), timeout).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Calls `method` and returns the Bot API's answer when it says `"ok": true`.
+    pub async fn call(&self, method: &str, body: &Value) -> Result<Value, BotApiError> {
+        let url = format!("{}/bot{}/{method}", self.base, self.token.expose_secret());
+        let response =
+            self.client
+                .post(url)
+                .json(body)
+                .send()
+                .await
+                .map_err(|e| BotApiError::Transport {
+                    method: method.to_owned(),
+                    base: self.base.clone(),
+                    detail: describe(e),
+                })?;
+        let status = response.status();
+        let reply: Value = response.json().await.map_err(|e| BotApiError::NotJson {
+            method: method.to_owned(),
+            status: status.as_u16(),
+            detail: describe(e),
+        })?;
+        if reply["ok"] != true {
+            return Err(BotApiError::Refused {
+                method: method.to_owned(),
+                status: reply["error_code"]
+                    .as_u64()
+                    .and_then(|c| u16::try_from(c).ok())
+                    .unwrap_or(status.as_u16()),
+                description: reply["description"]
+                    .as_str()
+                    .unwrap_or("no description")
+                    .to_owned(),
+                retry_after: reply["parameters"]["retry_after"].as_u64(),
+            });
+        }
+        Ok(reply)
+    }
+
+    /// `sendMessage` to `chat_id`, in Telegram's HTML subset, without link previews.
+    pub async fn send_message(&self, chat_id: i64, html: &str) -> Result<Value, BotApiError> {
+        let body = json!({
+            "chat_id": chat_id,
+            "text": html,
+            "parse_mode": "HTML",
+            "link_preview_options": {"is_disabled": true},
+        });
+        self.call("sendMessage", &body).await
+    }
+
+    /// `getWebhookInfo`'s result.
+    pub async fn webhook_info(&self) -> Result<Value, BotApiError> {
+        Ok(self.call("getWebhookInfo", &json!({})).await?["result"].take())
+    }
+}
 
 /// Deadline of one Bot API call.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -39,6 +196,7 @@ pub async fn run(cfg: &TelegramConfig, command: TelegramCommand) -> anyhow::Resu
         .as_ref()
         .filter(|t| !t.expose_secret().trim().is_empty())
         .context("TELEGRAM_BOT_TOKEN is not set (the token @BotFather gave the bot)")?;
+    let api = BotApi::new(cfg, token.clone(), TIMEOUT)?;
     match command {
         TelegramCommand::SetWebhook => {
             let url = cfg
@@ -64,55 +222,16 @@ pub async fn run(cfg: &TelegramConfig, command: TelegramCommand) -> anyhow::Resu
                 "max_connections": MAX_CONNECTIONS,
                 "drop_pending_updates": false,
             });
-            let reply = call(cfg, token, "setWebhook", &body).await?;
+            let reply = api.call("setWebhook", &body).await?;
             Ok(format!("webhook set: {url} ({})", description(&reply)))
         }
         TelegramCommand::DeleteWebhook => {
             let body = json!({ "drop_pending_updates": false });
-            let reply = call(cfg, token, "deleteWebhook", &body).await?;
+            let reply = api.call("deleteWebhook", &body).await?;
             Ok(format!("webhook deleted ({})", description(&reply)))
         }
-        TelegramCommand::WebhookInfo => {
-            let reply = call(cfg, token, "getWebhookInfo", &json!({})).await?;
-            Ok(webhook_info(&reply["result"]))
-        }
+        TelegramCommand::WebhookInfo => Ok(webhook_info(&api.webhook_info().await?)),
     }
-}
-
-/// Calls `method` and returns the Bot API's answer when it says `"ok": true`.
-async fn call(
-    cfg: &TelegramConfig,
-    token: &SecretString,
-    method: &str,
-    body: &Value,
-) -> anyhow::Result<Value> {
-    let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .build()
-        .context("building the HTTP client")?;
-    let base = cfg.telegram_api_base.trim_end_matches('/');
-    let url = format!("{base}/bot{}/{method}", token.expose_secret());
-    let response = client
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| anyhow!("{method} at {base}: {}", describe(e)))?;
-    let status = response.status();
-    let reply: Value = response.json().await.map_err(|e| {
-        anyhow!(
-            "{method}: the Bot API answered HTTP {status} without a JSON body ({})",
-            describe(e)
-        )
-    })?;
-    if reply["ok"] != true {
-        bail!(
-            "{method} failed: {} (HTTP {status})",
-            reply["description"].as_str().unwrap_or("no description")
-        );
-    }
-    Ok(reply)
 }
 
 /// A reqwest error and its causes on one line, without the URL (it holds the token).
@@ -134,7 +253,7 @@ fn description(reply: &Value) -> &str {
 
 /// `getWebhookInfo`'s result, one `field: value` line each, in the Bot API's order; dates also
 /// as ISO-8601.
-fn webhook_info(result: &Value) -> String {
+pub fn webhook_info(result: &Value) -> String {
     const ORDER: [&str; 9] = [
         "url",
         "has_custom_certificate",

@@ -17,7 +17,7 @@ const DEFAULT_FILTER: &str = "elearning_api=info,tower_http=warn";
 pub enum LogOutput {
     /// Standard output: the service's logs (Render collects them there).
     Stdout,
-    /// Standard error: for commands whose standard output is their result (`import --json`).
+    /// Standard error: for commands whose standard output is their result (`import --json`, `check --json`).
     Stderr,
 }
 

@@ -139,6 +139,9 @@ pub struct Systems {
     /// Google's certificates for Firebase ID tokens (absent without `FIREBASE_PROJECT_ID`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub firebase: Option<crate::firebase::FirebaseKeysHealth>,
+    /// The last quota check (every `QUOTA_CHECK_INTERVAL`): database size, Redis memory,
+    /// connections to the PostgreSQL server.
+    pub quota: crate::ops::quota::QuotaReport,
 }
 
 /// Cache subsystem.
@@ -256,6 +259,7 @@ pub async fn get_health(state: AppState) -> impl IntoResponse {
                 latency_ms: micros(state.probes.redis_latency_us.load(Ordering::Relaxed)),
             },
             firebase: state.firebase.as_ref().map(|f| f.health()),
+            quota: state.ops.quota.report(),
         },
         performance: Performance {
             response_time: 0.0,

@@ -169,6 +169,10 @@ pub struct Stats {
     pub requests: crate::figures::RequestStats,
     /// Alerts active now.
     pub alerts: Vec<crate::alerts::Alert>,
+    /// The last quota check: database size, Redis memory, server connections.
+    pub quota: crate::ops::quota::QuotaReport,
+    /// What the operators are told: alert changes announced, held back, delivered.
+    pub notifications: crate::ops::NotifyStats,
     /// Cache hits and misses per tier and type.
     pub cache: CacheStats,
     /// The memory tier.
@@ -210,6 +214,8 @@ pub async fn snapshot(state: &AppState) -> Stats {
         uptime: state.started_at.elapsed().as_secs(),
         requests: state.figures.stats(),
         alerts: state.alerts.active(),
+        quota: state.ops.quota.report(),
+        notifications: crate::ops::stats(state),
         cache: state.cache.stats(),
         memory_tier: MemoryTier {
             entries,

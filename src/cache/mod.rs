@@ -218,6 +218,8 @@ struct Inner {
     /// Tags whose invalidation has not reached Redis yet.
     pending: Mutex<HashSet<String>>,
     stats: stats::Counters,
+    /// Live instances counted by the last heartbeat (0: unknown).
+    live: AtomicU64,
 }
 
 /// Result of a clear-cache.
@@ -271,6 +273,7 @@ impl Cache {
             settled_notify: tokio::sync::Notify::new(),
             pending: Mutex::new(HashSet::new()),
             stats: counters,
+            live: AtomicU64::new(0),
         }))
     }
 
@@ -632,9 +635,21 @@ impl Cache {
 
     /// Heartbeat: tells the other instances this one is alive (and must acknowledge).
     pub async fn heartbeat(&self) {
-        if let Err(err) = self.0.shared.register(&self.0.instance.to_string()).await {
-            tracing::debug!(error = %err, "cache heartbeat failed");
+        match self.0.shared.register(&self.0.instance.to_string()).await {
+            Ok(live) => self
+                .0
+                .live
+                .store(u64::try_from(live).unwrap_or(0), Ordering::Relaxed),
+            Err(err) => {
+                self.0.live.store(0, Ordering::Relaxed);
+                tracing::debug!(error = %err, "cache heartbeat failed");
+            }
         }
+    }
+
+    /// Instances alive at the last heartbeat, this one included (0: unknown, Redis away).
+    pub fn live_instances(&self) -> u64 {
+        self.0.live.load(Ordering::Relaxed)
     }
 
     /// Leaves the set of live instances (at shutdown).

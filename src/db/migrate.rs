@@ -12,6 +12,41 @@ mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
+/// The table in which refinery records the migrations applied.
+pub const HISTORY_TABLE: &str = "refinery_schema_history";
+
+/// A migration this build carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    /// Its version (`V3__…` is 3).
+    pub version: i64,
+    /// Its name (`course_images`).
+    pub name: String,
+    /// refinery's checksum of its name, version and SQL, as recorded when applied.
+    pub checksum: u64,
+}
+
+impl std::fmt::Display for Known {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "V{}__{}", self.version, self.name)
+    }
+}
+
+/// The migrations this build carries, in order.
+pub fn known() -> Vec<Known> {
+    let mut out: Vec<Known> = embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| Known {
+            version: i64::from(m.version()),
+            name: m.name().to_owned(),
+            checksum: m.checksum(),
+        })
+        .collect();
+    out.sort_by_key(|m| m.version);
+    out
+}
+
 /// Arbitrary constant identifying this service's migration lock.
 const MIGRATION_LOCK_KEY: i64 = 0x656c_6561_726e; // "elearn"
 

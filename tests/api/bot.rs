@@ -2,26 +2,21 @@
 //! once-only effects, its replies with real figures, and the `telegram` subcommands against a
 //! stand-in Bot API.
 
-use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicI64, Ordering},
-    },
-    time::Duration,
+use std::time::Duration;
+
+use elearning_api::config::TelegramIds;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{
+    TestApp, TestDb,
+    bot::{ADMIN, SECRET, USER, deliver, deliver_json, figure, next_id, say, update, with_bot},
+    bot_api::FakeBotApi,
+    proxy::ChaosProxy,
+    test_config,
 };
 
-use axum::{Json, Router, extract::Path, routing::post};
-use elearning_api::config::TelegramIds;
-use reqwest::{Method, StatusCode, header::HeaderMap};
-use secrecy::SecretString;
-use serde_json::{Value, json};
-
-use crate::helpers::{TestApp, TestDb, proxy::ChaosProxy, test_config};
-
-const SECRET: &str = "test_webhook-secret_0123456789abcdef";
-const ADMIN: i64 = 4242;
-const USER: i64 = 777;
-const OPERATOR_COMMANDS: [&str; 10] = [
+const OPERATOR_COMMANDS: [&str; 14] = [
     "/health",
     "/stats",
     "/realtime",
@@ -32,87 +27,14 @@ const OPERATOR_COMMANDS: [&str; 10] = [
     "/clearcache",
     "/maintenance",
     "/reset",
+    "/quota",
+    "/ultrafast",
+    "/production",
+    "/summary",
 ];
-
-static NEXT_UPDATE: AtomicI64 = AtomicI64::new(1000);
-
-fn next_id() -> i64 {
-    NEXT_UPDATE.fetch_add(1, Ordering::Relaxed)
-}
-
-fn with_bot(c: &mut elearning_api::config::Config) {
-    c.telegram.telegram_webhook_secret = Some(SecretString::from(SECRET.to_owned()));
-    c.telegram.telegram_admin_ids = TelegramIds(vec![ADMIN, 1]);
-}
 
 async fn bot_app() -> TestApp {
     TestApp::spawn_with(with_bot).await
-}
-
-/// A message update from `from` in their private chat.
-fn update(id: i64, from: i64, text: &str) -> Value {
-    json!({
-        "update_id": id,
-        "message": {
-            "message_id": 17,
-            "date": 1_700_000_000,
-            "chat": {"id": from, "type": "private", "first_name": "Tess"},
-            "from": {"id": from, "is_bot": false, "first_name": "Tess"},
-            "text": text,
-        }
-    })
-}
-
-/// Posts `body` to the webhook with `secret`.
-async fn deliver(
-    app: &TestApp,
-    body: impl Into<reqwest::Body>,
-    secret: Option<&str>,
-) -> (StatusCode, HeaderMap, Value) {
-    let mut req = app
-        .client
-        .post(format!("{}/api/bot/webhook", app.addr))
-        .header("content-type", "application/json")
-        .body(body);
-    if let Some(s) = secret {
-        req = req.header("x-telegram-bot-api-secret-token", s);
-    }
-    let res = req.send().await.expect("deliver");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let text = res.text().await.unwrap_or_default();
-    (
-        status,
-        headers,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-    )
-}
-
-async fn deliver_json(app: &TestApp, body: &Value) -> (StatusCode, HeaderMap, Value) {
-    deliver(app, body.to_string(), Some(SECRET)).await
-}
-
-/// Sends `text` as `from` and returns the reply text (asserting the sendMessage shape).
-async fn say(app: &TestApp, from: i64, text: &str) -> String {
-    let (status, headers, body) = deliver_json(app, &update(next_id(), from, text)).await;
-    assert_eq!(status, StatusCode::OK, "{text}: {body}");
-    assert_eq!(headers["content-type"], "application/json", "{text}");
-    assert_eq!(body["method"], "sendMessage", "{text}: {body}");
-    assert_eq!(body["chat_id"], from, "{text}");
-    assert_eq!(body["parse_mode"], "HTML", "{text}");
-    body["text"].as_str().expect("text").to_owned()
-}
-
-/// The first number after `label: ` in `text`.
-fn figure(text: &str, label: &str) -> f64 {
-    let line = text
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{label}: ")))
-        .unwrap_or_else(|| panic!("no {label:?} line in {text}"));
-    line.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .find(|s| !s.is_empty())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no number in {line:?}"))
 }
 
 async fn update_rows(app: &TestApp) -> i64 {
@@ -539,54 +461,6 @@ async fn the_webhook_is_not_rate_limited() {
     }
 }
 
-/// What the stand-in Bot API received: path and JSON body.
-type Calls = Arc<Mutex<Vec<(String, Value)>>>;
-
-/// A stand-in Bot API on a free port; returns its base URL and the calls it received.
-async fn fake_bot_api() -> (String, Calls) {
-    let calls: Calls = Arc::default();
-    let recorded = calls.clone();
-    let app = Router::new().route(
-        "/{bot}/{method}",
-        post(move |Path((bot, method)): Path<(String, String)>, Json(body): Json<Value>| {
-            let recorded = recorded.clone();
-            async move {
-                recorded
-                    .lock()
-                    .expect("calls")
-                    .push((format!("/{bot}/{method}"), body));
-                if bot != "bot123:SECRET-TOKEN" {
-                    return (
-                        axum::http::StatusCode::UNAUTHORIZED,
-                        Json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"})),
-                    );
-                }
-                let reply = match method.as_str() {
-                    "setWebhook" => json!({"ok": true, "result": true, "description": "Webhook was set"}),
-                    "deleteWebhook" => json!({"ok": true, "result": true, "description": "Webhook was deleted"}),
-                    "getWebhookInfo" => json!({"ok": true, "result": {
-                        "url": "https://bot.example.com/api/bot/webhook",
-                        "has_custom_certificate": false,
-                        "pending_update_count": 3,
-                        "last_error_date": 1_700_000_000,
-                        "last_error_message": "Wrong response from the webhook: 503 Service Unavailable",
-                        "max_connections": 40,
-                        "allowed_updates": ["message"],
-                    }}),
-                    _ => json!({"ok": false, "error_code": 404, "description": "Not Found"}),
-                };
-                (axum::http::StatusCode::OK, Json(reply))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (base, calls)
-}
-
 /// Runs `elearning-api telegram <args>` with `env`; returns success, stdout, stderr.
 async fn telegram_cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_elearning-api"));
@@ -611,9 +485,9 @@ async fn telegram_cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, Str
 
 #[tokio::test]
 async fn telegram_cli_sets_deletes_and_describes_the_webhook() {
-    let (base, calls) = fake_bot_api().await;
+    let api = FakeBotApi::start().await;
     let env = [
-        ("TELEGRAM_API_BASE", base.as_str()),
+        ("TELEGRAM_API_BASE", api.base.as_str()),
         ("TELEGRAM_BOT_TOKEN", "123:SECRET-TOKEN"),
         ("TELEGRAM_WEBHOOK_SECRET", SECRET),
         (
@@ -644,8 +518,8 @@ async fn telegram_cli_sets_deletes_and_describes_the_webhook() {
          allowed_updates: message"
     );
 
-    let calls = calls.lock().expect("calls").clone();
-    let paths: Vec<&str> = calls.iter().map(|(p, _)| p.as_str()).collect();
+    let calls = api.calls();
+    let paths: Vec<&str> = calls.iter().map(|c| c.path.as_str()).collect();
     assert_eq!(
         paths,
         [
@@ -655,7 +529,7 @@ async fn telegram_cli_sets_deletes_and_describes_the_webhook() {
         ]
     );
     assert_eq!(
-        calls[0].1,
+        calls[0].body,
         json!({
             "url": "https://bot.example.com/api/bot/webhook",
             "secret_token": SECRET,
@@ -664,12 +538,13 @@ async fn telegram_cli_sets_deletes_and_describes_the_webhook() {
             "drop_pending_updates": false,
         })
     );
-    assert_eq!(calls[1].1, json!({"drop_pending_updates": false}));
+    assert_eq!(calls[1].body, json!({"drop_pending_updates": false}));
 }
 
 #[tokio::test]
 async fn telegram_cli_fails_with_one_clear_line_and_never_shows_the_token() {
-    let (base, _) = fake_bot_api().await;
+    let api = FakeBotApi::start().await;
+    let base = api.base.clone();
     let dead = format!("http://127.0.0.1:{}", crate::helpers::dead_port().await);
     let full = |base: &'static str, token: &'static str| {
         vec![
@@ -738,4 +613,76 @@ async fn telegram_cli_fails_with_one_clear_line_and_never_shows_the_token() {
     bad_secret[2].1 = "no spaces allowed";
     let (ok, _, err) = telegram_cli(&["set-webhook"], &bad_secret).await;
     assert!(!ok && err.contains("TELEGRAM_WEBHOOK_SECRET"), "{err}");
+}
+
+#[tokio::test]
+async fn ultrafast_and_production_answer_with_the_figures_the_seeds_name() {
+    let app = bot_app().await;
+    for _ in 0..10 {
+        assert_eq!(app.get("/api/courses", None).await.0, StatusCode::OK);
+    }
+
+    let ultrafast = say(&app, ADMIN, "/ultrafast").await;
+    assert!(
+        ultrafast.starts_with("⚡ <b>Response times</b>"),
+        "{ultrafast}"
+    );
+    assert!(figure(&ultrafast, "Last minute") >= 10.0, "{ultrafast}");
+    for label in ["p50/p95/p99", "Fastest/slowest", "Cached reads"] {
+        figure(&ultrafast, label);
+    }
+    assert!(
+        ultrafast.contains("from memory") && ultrafast.contains("from PostgreSQL"),
+        "{ultrafast}"
+    );
+    assert!(
+        ultrafast.contains("<b>Slowest routes</b> (since start)")
+            && ultrafast.contains("GET /api/courses — p95 ")
+            && ultrafast.contains("(10 requests)"),
+        "{ultrafast}"
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let production = loop {
+        let reply = say(&app, ADMIN, "/production").await;
+        // The instance counts itself once its first heartbeat reached Redis.
+        if reply.contains("Instances: 1 live") {
+            break reply;
+        }
+        assert!(std::time::Instant::now() < deadline, "{reply}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        production.starts_with("🏭 <b>Production profile</b>"),
+        "{production}"
+    );
+    assert!(
+        production.contains("Environment: development · instance "),
+        "{production}"
+    );
+    assert!(figure(&production, "Workers") >= 1.0, "{production}");
+    assert!(
+        production.contains("Database pool: 1–5 connections"),
+        "MIN_CONNECTIONS and MAX_CONNECTIONS of the tests: {production}"
+    );
+    assert!(
+        production.contains("Cache: memory 64.0 MiB"),
+        "{production}"
+    );
+    assert!(
+        production.contains("Requests: 1024 at once, 256 queued"),
+        "{production}"
+    );
+    assert!(
+        production.contains("Rate limits: off (RATE_LIMIT_ENABLED=false)"),
+        "{production}"
+    );
+    assert!(
+        production.contains("quotas &gt; 80 %"),
+        "the thresholds, escaped: {production}"
+    );
+    assert!(
+        production.contains("Operators told: nobody"),
+        "no bot token in this test: {production}"
+    );
 }

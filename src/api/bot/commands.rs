@@ -1,11 +1,17 @@
 //! The bot's commands and their replies, in Telegram's HTML subset. Every interpolated value goes
-//! through [`escape_html`]; operator commands pass one check, [`is_operator`].
+//! through [`escape_html`](super::format::escape_html); operator commands pass one check,
+//! [`is_operator`]. The replies about quotas, response times, the production profile and the
+//! day are in [`super::reports`].
 
-use std::{fmt::Display, fmt::Write as _, sync::atomic::Ordering};
+use std::{fmt::Write as _, sync::atomic::Ordering};
 
 use serde::Deserialize;
 
-use super::Incoming;
+use super::{
+    Incoming,
+    format::{duration, esc, finish, kv, mib, ms},
+    reports,
+};
 use crate::{
     api::{
         courses::handlers::{CourseListQuery, list_courses},
@@ -51,12 +57,20 @@ pub enum Command {
     Maintenance,
     /// Zeroes the counters.
     Reset,
+    /// Database, Redis and connection quotas.
+    Quota,
+    /// Response-time statistics (the seed's "ultra-fast response statistics").
+    UltraFast,
+    /// The production profile: instances, workers, pools, cache tiers, limits in force.
+    Production,
+    /// The last 24 hours, as the daily summary gives them.
+    Summary,
     /// Anything else.
     Unknown,
 }
 
 /// Every command: word, operators only, what it does (the help text).
-const COMMANDS: [(Command, &str, bool, &str); 13] = [
+const COMMANDS: [(Command, &str, bool, &str); 17] = [
     (Command::Start, "start", false, "welcome"),
     (Command::Help, "help", false, "this list"),
     (
@@ -95,6 +109,25 @@ const COMMANDS: [(Command, &str, bool, &str); 13] = [
         "run the housekeeping now",
     ),
     (Command::Reset, "reset", true, "zero the counters"),
+    (
+        Command::Quota,
+        "quota",
+        true,
+        "database size, Redis memory, server connections",
+    ),
+    (
+        Command::UltraFast,
+        "ultrafast",
+        true,
+        "response-time statistics",
+    ),
+    (
+        Command::Production,
+        "production",
+        true,
+        "instances, workers, pools, caches, limits",
+    ),
+    (Command::Summary, "summary", true, "the last 24 hours"),
 ];
 
 impl Command {
@@ -117,26 +150,6 @@ pub fn command_word(text: &str) -> Option<String> {
     let first = text.split_whitespace().next()?.strip_prefix('/')?;
     let word = first.split('@').next().unwrap_or_default();
     Some(word.to_owned())
-}
-
-/// Escapes `&`, `<`, `>` and `"` for Telegram's HTML parse mode.
-pub fn escape_html(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escapes any displayable value.
-fn esc(value: impl Display) -> String {
-    escape_html(&value.to_string())
 }
 
 /// The one authorisation check of every operator command.
@@ -186,6 +199,10 @@ pub async fn answer(state: &AppState, msg: &Incoming) -> AppResult<String> {
         Command::Performance => performance(&snapshot(state).await),
         Command::ClearCache => clear_cache(state).await,
         Command::Maintenance => maintenance(state).await,
+        Command::Quota => reports::quota(state),
+        Command::UltraFast => reports::ultrafast(state),
+        Command::Production => reports::production(state),
+        Command::Summary => reports::summary(state).await,
         Command::Reset => {
             crate::app::reset_figures(state);
             "♻️ <b>Counters reset</b>\nRequest figures, alerts, cache hit counts, rate-limit \
@@ -210,37 +227,6 @@ fn help(operator: bool) -> String {
         lines(&mut out, true);
     }
     out.trim_end().to_owned()
-}
-
-/// A `label: value` line, the value escaped.
-fn kv(out: &mut String, label: &str, value: impl Display) {
-    let _ = writeln!(out, "{label}: {}", esc(value));
-}
-
-fn ms(micros: u64) -> String {
-    format!("{:.2} ms", micros as f64 / 1000.0)
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-}
-
-fn duration(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    if d > 0 {
-        format!("{d}d {h}h {m}m {s}s")
-    } else if h > 0 {
-        format!("{h}h {m}m {s}s")
-    } else if m > 0 {
-        format!("{m}m {s}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
-fn finish(mut out: String) -> String {
-    out.truncate(out.trim_end().len());
-    out
 }
 
 /// A course as `GET /api/courses` lists it.
@@ -517,7 +503,8 @@ async fn maintenance(state: &AppState) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Command, command_word, duration, escape_html, help};
+    use super::{Command, command_word, help};
+    use crate::api::bot::format::{duration, escape_html};
 
     #[test]
     fn html_is_escaped() {

@@ -18,6 +18,8 @@
 //! and makes no outbound request. The code never answers 410 (23 hours of them close the webhook).
 
 mod commands;
+pub mod format;
+mod reports;
 
 use std::time::Duration;
 
@@ -31,7 +33,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use commands::{Command, escape_html};
+pub use commands::Command;
+pub use format::escape_html;
 
 use crate::{
     error::{AppError, AppResult, ErrorBody},

@@ -1,8 +1,11 @@
 //! The test harness: [`TestApp::spawn`] boots the real service (the same `App::build` as
 //! production) on port 0 with a database and a Redis key prefix of its own.
 
+pub mod bot;
+pub mod bot_api;
 pub mod db;
 pub mod firebase;
+pub mod ops;
 pub mod private_pg;
 pub mod proxy;
 

@@ -1,7 +1,9 @@
 //! `GET /metrics`: the live figures of [`super::operations::snapshot`] in the OpenMetrics text
 //! format (which Prometheus scrapes), encoded by `prometheus-client` at scrape time from the
 //! same counters the stats endpoint reads, so the two never disagree and the hot path records
-//! everything once.
+//! everything once. The quota and notification families are in [`ops`].
+
+mod ops;
 
 use axum::{
     http::{HeaderValue, header},
@@ -17,6 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::operations::{Stats, snapshot};
 use crate::{
+    alerts::AlertKind,
     error::{AppError, AppResult, ErrorBody},
     extract::auth::Operator,
     state::AppState,
@@ -26,15 +29,6 @@ use crate::{
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_metrics))
 }
-
-/// The names the alerts can have, each exported as 0 or 1.
-const ALERTS: [&str; 5] = [
-    "slow_responses",
-    "error_rate",
-    "memory",
-    "cache_hit_rate",
-    "pool_waiting",
-];
 
 /// Live figures in the Prometheus/OpenMetrics text format (operator token or admin).
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = []), ("cookie" = [])),
@@ -463,12 +457,12 @@ impl Collector for Snapshot {
         family(
             &mut enc,
             g("elearning_alert_active", "1 while the alert is raised."),
-            ALERTS.iter().map(|name| {
-                let on = s.alerts.iter().any(|a| a.name == *name);
-                (vec![("alert", *name)], if on { 1.0 } else { 0.0 })
+            AlertKind::ALL.iter().map(|kind| {
+                let on = s.alerts.iter().any(|a| a.name == kind.name());
+                (vec![("alert", kind.name())], if on { 1.0 } else { 0.0 })
             }),
             gauge,
         )?;
-        Ok(())
+        ops::encode(s, &mut enc)
     }
 }
