@@ -478,9 +478,9 @@ pub struct TelegramConfig {
         global = true
     )]
     pub telegram_bot_token: Option<SecretString>,
-    /// Secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token` with every update: 1–256
-    /// characters of `A-Z a-z 0-9 _ -` (e.g. `openssl rand -hex 32`). Unset: the webhook
-    /// refuses everything.
+    /// Secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token` with every update: 16–256
+    /// characters of `A-Z a-z 0-9 _ -` (e.g. `openssl rand -hex 32`; Telegram accepts 1–256,
+    /// this service asks for at least 16). Unset: the webhook refuses everything.
     #[arg(
         long,
         env = "TELEGRAM_WEBHOOK_SECRET",
@@ -529,9 +529,18 @@ pub fn parse_telegram_ids(s: &str) -> Result<TelegramIds, String> {
         .map(TelegramIds)
 }
 
-/// Whether `secret` is acceptable to Telegram's `setWebhook` (1–256 of `A-Za-z0-9_-`).
+/// The fewest characters `TELEGRAM_WEBHOOK_SECRET` may have, as for `OPS_TOKEN`: the secret is
+/// all that stands between the internet and the operator commands. Telegram itself accepts 1.
+pub const MIN_WEBHOOK_SECRET: usize = 16;
+
+/// What `TELEGRAM_WEBHOOK_SECRET` must be: at least [`MIN_WEBHOOK_SECRET`] characters, within
+/// what Telegram's `setWebhook` accepts (1–256 of `A-Za-z0-9_-`).
+pub const WEBHOOK_SECRET_RULE: &str =
+    "must be 16 to 256 characters of A-Z, a-z, 0-9, _ and - (e.g. `openssl rand -hex 32`)";
+
+/// Whether `secret` follows [`WEBHOOK_SECRET_RULE`].
 pub fn valid_webhook_secret(secret: &str) -> bool {
-    (1..=256).contains(&secret.len())
+    (MIN_WEBHOOK_SECRET..=256).contains(&secret.len())
         && secret
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -624,10 +633,7 @@ impl Config {
         if let Some(s) = &self.telegram.telegram_webhook_secret
             && !valid_webhook_secret(s.expose_secret())
         {
-            return err(
-                "TELEGRAM_WEBHOOK_SECRET",
-                "must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -",
-            );
+            return err("TELEGRAM_WEBHOOK_SECRET", WEBHOOK_SECRET_RULE);
         }
         if let Some(project) = &self.auth.firebase_project_id
             && !crate::firebase::valid_project_id(project)

@@ -134,6 +134,16 @@ pub fn escape_html(value: &str) -> String {
     out
 }
 
+/// A command word as it is repeated back: Telegram's commands have at most 32 characters, so
+/// anything past 64 is cut (with an ellipsis) rather than echoed.
+fn echoed(word: &str) -> String {
+    const MAX: usize = 64;
+    match word.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &word[..at]),
+        None => word.to_owned(),
+    }
+}
+
 /// Escapes any displayable value.
 fn esc(value: impl Display) -> String {
     escape_html(&value.to_string())
@@ -175,7 +185,11 @@ pub async fn answer(state: &AppState, msg: &Incoming) -> AppResult<String> {
             }
         ),
         Command::Help => help(operator),
-        Command::Unknown => format!("🤔 I don't know /{}.\n\n{}", esc(&msg.word), help(operator)),
+        Command::Unknown => format!(
+            "🤔 I don't know /{}.\n\n{}",
+            esc(&echoed(&msg.word)),
+            help(operator)
+        ),
         Command::Courses => courses(state).await?,
         Command::Health => health(state),
         Command::Stats => stats(&snapshot(state).await),

@@ -1,6 +1,7 @@
 //! The test harness: [`TestApp::spawn`] boots the real service (the same `App::build` as
 //! production) on port 0 with a database and a Redis key prefix of its own.
 
+pub mod child;
 pub mod db;
 pub mod firebase;
 pub mod private_pg;
