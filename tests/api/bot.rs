@@ -786,7 +786,12 @@ async fn a_wrong_secret_is_refused_before_the_body_is_read() {
     // answer can only come without reading it.
     for (case, secret, length, expected) in [
         ("no secret, 4 MB declared", None, 4_000_000, "401"),
-        ("wrong secret, 4 MB declared", Some("wrong"), 4_000_000, "401"),
+        (
+            "wrong secret, 4 MB declared",
+            Some("wrong"),
+            4_000_000,
+            "401",
+        ),
         (
             "almost the secret, 4 MB declared",
             Some(&SECRET[1..]),
@@ -830,11 +835,8 @@ async fn a_wrong_secret_is_refused_before_the_body_is_read() {
 
 #[tokio::test]
 async fn an_unauthenticated_flood_with_large_bodies_leaves_memory_flat() {
-    let server = crate::helpers::child::ChildServer::start(&[(
-        "TELEGRAM_WEBHOOK_SECRET",
-        SECRET,
-    )])
-    .await;
+    let server =
+        crate::helpers::child::ChildServer::start(&[("TELEGRAM_WEBHOOK_SECRET", SECRET)]).await;
     // Warm up: the first requests allocate what every later one reuses.
     for _ in 0..5 {
         let line = raw_request(
@@ -873,7 +875,11 @@ async fn an_unauthenticated_flood_with_large_bodies_leaves_memory_flat() {
     assert!(
         refused >= CONNECTIONS * 9 / 10,
         "{refused} of {CONNECTIONS} refused: {:?}",
-        answers.iter().filter(|a| a.is_err()).take(3).collect::<Vec<_>>()
+        answers
+            .iter()
+            .filter(|a| a.is_err())
+            .take(3)
+            .collect::<Vec<_>>()
     );
     assert!(
         peak < before + 32,

@@ -187,7 +187,7 @@ pub async fn answer(state: &AppState, msg: &Incoming) -> AppResult<String> {
         Command::Help => help(operator),
         Command::Unknown => format!(
             "🤔 I don't know /{}.\n\n{}",
-            esc(&echoed(&msg.word)),
+            esc(echoed(&msg.word)),
             help(operator)
         ),
         Command::Courses => courses(state).await?,

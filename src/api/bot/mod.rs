@@ -34,8 +34,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures::StreamExt;
-use tokio::sync::Semaphore;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 

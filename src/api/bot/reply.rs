@@ -40,7 +40,10 @@ pub fn fit(text: String) -> String {
         if let Some(tag) = token.strip_prefix('<') {
             let tag = tag.trim_end_matches('>');
             if let Some(name) = tag.strip_prefix('/') {
-                if let Some(at) = open.iter().rposition(|o| o.eq_ignore_ascii_case(name.trim())) {
+                if let Some(at) = open
+                    .iter()
+                    .rposition(|o| o.eq_ignore_ascii_case(name.trim()))
+                {
                     open.truncate(at);
                 }
             } else {
@@ -108,7 +111,10 @@ mod tests {
         let out = fit(text);
         assert!(utf16_len(&out) <= MAX_MESSAGE_UNITS, "{}", utf16_len(&out));
         assert!(out.ends_with("&amp;…</b>"), "{}", &out[out.len() - 20..]);
-        let text = format!("<b>bold</b> <a href=\"https://x.y\">{}</a>", "z".repeat(5000));
+        let text = format!(
+            "<b>bold</b> <a href=\"https://x.y\">{}</a>",
+            "z".repeat(5000)
+        );
         let out = fit(text);
         assert!(out.starts_with("<b>bold</b> <a href"));
         assert!(out.ends_with("z…</a>"));
