@@ -441,6 +441,20 @@ pub struct ImageConfig {
     )]
     pub image_max_pixels: u64,
 
+    /// Megabytes (MiB) that decoding, resizing and encoding images may hold at once, across
+    /// the pool: each job reserves its estimated peak before it starts and waits in the queue
+    /// until the jobs in flight leave enough. An upload whose largest job needs more than all
+    /// of it is refused (422). The default fits a 512 MB instance beside everything else the
+    /// service holds (a 6000x6000 RGB PNG, about 140 MB, is within it; an RGBA one is not).
+    #[arg(long, env = "IMAGE_MEMORY_BUDGET_MB", default_value_t = 160, value_parser = clap::value_parser!(u64).range(16..=1_048_576), global = true)]
+    pub image_memory_budget_mb: u64,
+
+    /// Most a side of an image may be longer than its other side (`10`: 10:1, e.g. 4000x400).
+    /// Longer shapes are refused at upload: no cover or picture needs them, and the renditions
+    /// of a 1000x40000 image are beyond what WebP (16,383 pixels a side) can encode.
+    #[arg(long, env = "IMAGE_MAX_ASPECT_RATIO", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub image_max_aspect_ratio: u32,
+
     /// Threads decoding and resizing images (0: one per core).
     #[arg(long, env = "THREAD_POOL_SIZE", default_value_t = 0, global = true)]
     pub thread_pool_size: usize,

@@ -70,7 +70,10 @@ impl ChildServer {
                 .await
                 .ok();
             if let Some(res) = ready
-                && res.json::<Value>().await.is_ok_and(|h| h["phase"] == "ready")
+                && res
+                    .json::<Value>()
+                    .await
+                    .is_ok_and(|h| h["phase"] == "ready")
             {
                 return server;
             }
