@@ -61,9 +61,10 @@ pub struct ImageStats {
     pub failed_rendition_hits: u64,
     /// The memory budget of the jobs in flight (`IMAGE_MEMORY_BUDGET_MB`), bytes.
     pub memory_budget_bytes: u64,
-    /// Bytes of the budget reserved by jobs now.
+    /// Bytes of the budget taken now: by running jobs, and by the job at the head of the queue
+    /// as it gathers its share.
     pub memory_reserved_bytes: u64,
-    /// The most bytes reserved at once since start (or the last reset).
+    /// The most bytes taken at once since start (or the last reset), as above.
     pub peak_memory_reserved_bytes: u64,
 }
 
