@@ -464,6 +464,20 @@ pub struct ImageConfig {
     )]
     pub image_max_pixels: u64,
 
+    /// Megabytes (MiB) that decoding, resizing and encoding images may hold at once, across
+    /// the pool: each job reserves its estimated peak before it starts and waits in the queue
+    /// until the jobs in flight leave enough. An upload whose largest job needs more than all
+    /// of it is refused (422). The default fits a 512 MB instance beside everything else the
+    /// service holds (a 6000x6000 RGB PNG, about 140 MB, is within it; an RGBA one is not).
+    #[arg(long, env = "IMAGE_MEMORY_BUDGET_MB", default_value_t = 160, value_parser = clap::value_parser!(u64).range(16..=1_048_576), global = true)]
+    pub image_memory_budget_mb: u64,
+
+    /// Most a side of an image may be longer than its other side (`10`: 10:1, e.g. 4000x400).
+    /// Longer shapes are refused at upload: no cover or picture needs them, and the renditions
+    /// of a 1000x40000 image are beyond what WebP (16,383 pixels a side) can encode.
+    #[arg(long, env = "IMAGE_MAX_ASPECT_RATIO", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub image_max_aspect_ratio: u32,
+
     /// Threads decoding and resizing images (0: one per core).
     #[arg(long, env = "THREAD_POOL_SIZE", default_value_t = 0, global = true)]
     pub thread_pool_size: usize,
@@ -502,9 +516,9 @@ pub struct TelegramConfig {
         global = true
     )]
     pub telegram_bot_token: Option<SecretString>,
-    /// Secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token` with every update: 1–256
-    /// characters of `A-Z a-z 0-9 _ -` (e.g. `openssl rand -hex 32`). Unset: the webhook
-    /// refuses everything.
+    /// Secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token` with every update: 16–256
+    /// characters of `A-Z a-z 0-9 _ -` (e.g. `openssl rand -hex 32`; Telegram accepts 1–256,
+    /// this service asks for at least 16). Unset: the webhook refuses everything.
     #[arg(
         long,
         env = "TELEGRAM_WEBHOOK_SECRET",
@@ -601,9 +615,18 @@ pub fn parse_telegram_ids(s: &str) -> Result<TelegramIds, String> {
         .map(TelegramIds)
 }
 
-/// Whether `secret` is acceptable to Telegram's `setWebhook` (1–256 of `A-Za-z0-9_-`).
+/// The fewest characters `TELEGRAM_WEBHOOK_SECRET` may have, as for `OPS_TOKEN`: the secret is
+/// all that stands between the internet and the operator commands. Telegram itself accepts 1.
+pub const MIN_WEBHOOK_SECRET: usize = 16;
+
+/// What `TELEGRAM_WEBHOOK_SECRET` must be: at least [`MIN_WEBHOOK_SECRET`] characters, within
+/// what Telegram's `setWebhook` accepts (1–256 of `A-Za-z0-9_-`).
+pub const WEBHOOK_SECRET_RULE: &str =
+    "must be 16 to 256 characters of A-Z, a-z, 0-9, _ and - (e.g. `openssl rand -hex 32`)";
+
+/// Whether `secret` follows [`WEBHOOK_SECRET_RULE`].
 pub fn valid_webhook_secret(secret: &str) -> bool {
-    (1..=256).contains(&secret.len())
+    (MIN_WEBHOOK_SECRET..=256).contains(&secret.len())
         && secret
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -706,10 +729,7 @@ impl Config {
         if let Some(s) = &self.telegram.telegram_webhook_secret
             && !valid_webhook_secret(s.expose_secret())
         {
-            err(
-                "TELEGRAM_WEBHOOK_SECRET",
-                "must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -",
-            );
+            err("TELEGRAM_WEBHOOK_SECRET", WEBHOOK_SECRET_RULE);
         }
         if let Some(token) = &self.telegram.telegram_bot_token
             && !token.expose_secret().trim().is_empty()

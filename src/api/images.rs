@@ -2,14 +2,19 @@
 //!
 //! `POST /api/courses/{id}/image` stores a course's cover, `POST /api/upload-image` any image of
 //! a folder (the frontend's fallback when Cloudinary is not configured; it answers Cloudinary's
-//! fields). Both keep the original (checked by content) in PostgreSQL;
-//! `GET /api/courses/{id}/image?w=` and `GET /api/images/{id}?w=` serve resized renditions, made
-//! on the image pool ([`crate::images`]) and cached in Redis and memory by content hash, width and
-//! format, with a strong `ETag` and `If-None-Match` → 304.
+//! fields). Both keep the original (checked by content, and against the pool's rules: shape,
+//! encodable renditions, memory) in PostgreSQL; `GET /api/courses/{id}/image?w=` and
+//! `GET /api/images/{id}?w=` serve resized renditions, made on the image pool
+//! ([`crate::images`]) and cached in Redis and memory by content hash, width and format, with a
+//! strong `ETag` and `If-None-Match` → 304. A rendition that cannot be made is a 422, remembered
+//! for a while so a repeat costs nothing.
+//!
+//! A course's cover is as visible as the course: the cover of a course that is not published
+//! is a 404 except to its owner and admins, and never stored by a shared cache.
 
 use axum::{
-    extract::{Multipart, multipart::MultipartRejection},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{Multipart, OptionalFromRequestParts, multipart::MultipartRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
@@ -23,7 +28,7 @@ use crate::{
     cache::{CacheKind, CacheStatus, Loaded, Tag, X_CACHE},
     error::{AppError, AppResult, ErrorBody},
     extract::{AppJson, AppQuery, AuthUser, IdPath},
-    images::{DEFAULT_WIDTH, Output, Source, WIDTHS},
+    images::{DEFAULT_WIDTH, Header, Output, WIDTHS},
     legacy,
     state::AppState,
 };
@@ -67,9 +72,9 @@ pub struct ImageUploaded {
     pub bytes: usize,
 }
 
-/// Query of a rendition.
+/// Query of a rendition. Other parameters are ignored: frontends and CDNs add their own
+/// (a cache-buster such as `?x=1`), and an image URL must not break on them.
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
 pub struct ImageQuery {
     /// Width in pixels: 160, 320, 640 (default), 960 or 1280. Never enlarged.
     pub w: Option<u32>,
@@ -77,11 +82,23 @@ pub struct ImageQuery {
     pub v: Option<String>,
 }
 
-/// Which image a course or an upload has (the `COURSE_IMAGE` cache entry).
+/// Which image a course or an upload has (the `COURSE_IMAGE` cache entry), and for a course
+/// who may see it.
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
     hash: String,
     format: String,
+    /// The course's status (`published`, `pending_approval`…); `None` for free uploads.
+    status: Option<String>,
+    /// The course's owner; `None` for free uploads.
+    owner: Option<Uuid>,
+}
+
+impl Meta {
+    /// Whether only the owner and admins may see the image.
+    fn private(&self) -> bool {
+        self.status.as_deref().is_some_and(|s| s != "published")
+    }
 }
 
 /// Where an original is stored.
@@ -96,15 +113,21 @@ enum Stored {
 impl Stored {
     fn meta_key(self) -> String {
         match self {
-            Self::Course(id) => id.to_string(),
+            Self::Course(id) => format!("course:{id}"),
             Self::Upload(id) => format!("upload:{id}"),
         }
     }
 
     fn meta_sql(self) -> &'static str {
         match self {
-            Self::Course(_) => "select content_hash, format from course_image where course_id = $1",
-            Self::Upload(_) => "select content_hash, format from uploaded_image where id = $1",
+            Self::Course(_) => {
+                "select i.content_hash, i.format, c.status, c.instructor_id \
+                 from course_image i join course c on c.id = i.course_id where i.course_id = $1"
+            }
+            Self::Upload(_) => {
+                "select content_hash, format, null::text, null::uuid from uploaded_image \
+                 where id = $1"
+            }
         }
     }
 
@@ -171,9 +194,12 @@ pub struct Uploaded {
     request_body(content = AnyImageUpload, content_type = "multipart/form-data"),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = Uploaded), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 403, body = ErrorBody),
+        (status = 413, description = "The file is over `IMAGE_MAX_BYTES`", body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 422, description = "Not a JPEG, PNG or WebP, corrupt or truncated, more than `IMAGE_MAX_PIXELS`, a shape beyond `IMAGE_MAX_ASPECT_RATIO`, a rendition no format could encode, or more memory to resize than `IMAGE_MEMORY_BUDGET_MB`; `details.image` says which", body = ErrorBody),
+        (status = 429, body = ErrorBody),
+        (status = 503, description = "The image pool's queue is full, or its memory budget stayed taken for 5 s; retry after `Retry-After`", body = ErrorBody)))]
 pub async fn upload_any_image(
     state: AppState,
     caller: AuthUser,
@@ -195,14 +221,7 @@ pub async fn upload_any_image(
     if folder == "course-images" {
         caller.require(&[crate::extract::Role::Formateur, crate::extract::Role::Admin])?;
     }
-    let max_pixels = state.images.max_pixels();
-    let checked = {
-        let bytes = bytes.clone();
-        state
-            .images
-            .run(move || crate::images::check(&bytes, max_pixels))
-            .await?
-    };
+    let checked = check_upload(&state, &bytes).await?;
     let hash = hex(&Sha256::digest(&bytes));
     let width = i32::try_from(checked.width).unwrap_or(i32::MAX);
     let height = i32::try_from(checked.height).unwrap_or(i32::MAX);
@@ -249,8 +268,9 @@ pub async fn upload_any_image(
     params(("id" = Uuid, Path, description = "Image id (from the upload's `url`)"), ImageQuery),
     responses((status = 200, description = "The image", content_type = "image/webp", body = Vec<u8>),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "`w` is not one of the widths, or this rendition of the stored image cannot be made (too large for the memory budget, or beyond the format's size limit); remembered for 10 minutes", body = ErrorBody),
+        (status = 503, description = "The image pool's queue is full, or its memory budget stayed taken for 5 s; retry after `Retry-After`", body = ErrorBody)))]
 pub async fn get_uploaded_image(
     state: AppState,
     axum::extract::Path(raw): axum::extract::Path<String>,
@@ -258,7 +278,8 @@ pub async fn get_uploaded_image(
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let id = Uuid::parse_str(&raw).map_err(|_| AppError::NotFound("image"))?;
-    serve(&state, Stored::Upload(id), &query, &headers).await
+    let meta = current(&state, Stored::Upload(id)).await?;
+    serve(&state, Stored::Upload(id), &meta, &query, &headers).await
 }
 
 /// Upload a course's cover image (owner formateur or admin; multipart, one file).
@@ -267,9 +288,12 @@ pub async fn get_uploaded_image(
     request_body(content = ImageUpload, content_type = "multipart/form-data"),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = ImageUploaded), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, description = "The file is over `IMAGE_MAX_BYTES`", body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 422, description = "Not a JPEG, PNG or WebP, corrupt or truncated, more than `IMAGE_MAX_PIXELS`, a shape beyond `IMAGE_MAX_ASPECT_RATIO`, a rendition no format could encode, or more memory to resize than `IMAGE_MEMORY_BUDGET_MB`; `details.image` says which", body = ErrorBody),
+        (status = 429, body = ErrorBody),
+        (status = 503, description = "The image pool's queue is full, or its memory budget stayed taken for 5 s; retry after `Retry-After`", body = ErrorBody)))]
 pub async fn upload_image(
     state: AppState,
     caller: AuthUser,
@@ -284,14 +308,7 @@ pub async fn upload_image(
         )
     })?;
     let (bytes, _) = read_form(multipart, state.config.images.image_max_bytes).await?;
-    let max_pixels = state.images.max_pixels();
-    let checked = {
-        let bytes = bytes.clone();
-        state
-            .images
-            .run(move || crate::images::check(&bytes, max_pixels))
-            .await?
-    };
+    let checked = check_upload(&state, &bytes).await?;
     let hash = hex(&Sha256::digest(&bytes));
     let image_url = format!("/api/courses/{id}/image?v={}", &hash[..16]);
     let mut db = state.db().await?;
@@ -346,25 +363,45 @@ pub async fn upload_image(
 }
 
 /// A course's cover image, resized (`w`), as WebP when `Accept` allows it, else JPEG.
+///
+/// The cover of a course that is not published is seen only by its owner and admins.
 #[utoipa::path(get, path = "/api/courses/{id}/image", tag = "courses",
     params(("id" = Uuid, Path, description = "Course id"), ImageQuery),
-    responses((status = 200, description = "The image", content_type = "image/webp", body = Vec<u8>),
+    security((), ("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The image (`Cache-Control: private, no-store` when the course is not published)", content_type = "image/webp", body = Vec<u8>),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "No such course or cover, or the course is not published and the caller is neither its owner nor an admin", body = ErrorBody),
+        (status = 422, description = "`w` is not one of the widths, or this rendition of the stored image cannot be made (too large for the memory budget, or beyond the format's size limit); remembered for 10 minutes", body = ErrorBody),
+        (status = 503, description = "The image pool's queue is full, or its memory budget stayed taken for 5 s; retry after `Retry-After`", body = ErrorBody)))]
 pub async fn get_image(
     state: AppState,
     IdPath(id, ..): IdPath<legacy::Course>,
     AppQuery(query): AppQuery<ImageQuery>,
-    headers: HeaderMap,
+    mut parts: Parts,
 ) -> AppResult<Response> {
-    serve(&state, Stored::Course(id), &query, &headers).await
+    let meta = current(&state, Stored::Course(id)).await?;
+    if meta.private() {
+        // Credentials are read only here: a published cover costs no token check, and a stale
+        // cookie does not break it.
+        let viewer = <AuthUser as OptionalFromRequestParts<AppState>>::from_request_parts(
+            &mut parts, &state,
+        )
+        .await
+        .ok()
+        .flatten();
+        if !viewer.is_some_and(|v| v.is_admin() || Some(v.id) == meta.owner) {
+            return Err(AppError::NotFound("course"));
+        }
+    }
+    serve(&state, Stored::Course(id), &meta, &query, &parts.headers).await
 }
 
 /// A rendition of a stored original, with its caching headers.
 async fn serve(
     state: &AppState,
     stored: Stored,
+    meta: &Meta,
     query: &ImageQuery,
     headers: &HeaderMap,
 ) -> AppResult<Response> {
@@ -376,11 +413,12 @@ async fn serve(
         ));
     }
     let output = Output::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let meta = current(state, stored).await?;
     let version = &meta.hash[..16];
     let etag = format!("\"{version}-{width}-{}\"", output.name());
     let immutable = query.v.as_deref() == Some(version);
-    let cache_control = if immutable {
+    let cache_control = if meta.private() {
+        "private, no-store"
+    } else if immutable {
         "public, max-age=31536000, immutable"
     } else {
         "public, max-age=300"
@@ -388,7 +426,7 @@ async fn serve(
     let mut response = if if_none_match(headers, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let cached = rendition(state, stored, &meta, width, output).await?;
+        let cached = rendition(state, stored, meta, width, output).await?;
         let mut response = cached.body.into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -433,6 +471,8 @@ async fn current(state: &AppState, stored: Stored) -> AppResult<Meta> {
                     &Meta {
                         hash: row.get(0),
                         format: row.get(1),
+                        status: row.get(2),
+                        owner: row.get(3),
                     },
                     vec![],
                 )
@@ -443,6 +483,7 @@ async fn current(state: &AppState, stored: Stored) -> AppResult<Meta> {
 }
 
 /// The rendition, from the cache or made once on the pool (concurrent misses share one load).
+/// One that could not be made is answered from the pool's memory of failures while it lasts.
 async fn rendition(
     state: &AppState,
     stored: Stored,
@@ -456,11 +497,12 @@ async fn rendition(
     policy.redis_ttl = Some(ttl);
     policy.memory_ttl = Some(ttl);
     let key = format!("{}:{width}:{}", meta.hash, output.name());
+    if let Some(failure) = state.images.failed_rendition(&key) {
+        return Err(failure);
+    }
     let cached = state
         .cache
         .get_or_load_with(kind, policy, &key, vec![], || async {
-            let source = Source::parse(&meta.format)
-                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown stored format")))?;
             let original = state
                 .images
                 .original(&meta.hash, async {
@@ -475,17 +517,17 @@ async fn rendition(
                     Ok(Bytes::from(row.get::<_, Vec<u8>>(0)))
                 })
                 .await?;
-            let max_pixels = state.images.max_pixels();
-            let body = state
-                .images
-                .run(move || crate::images::render(&original, source, width, output, max_pixels))
-                .await?;
+            // The stored original passed the upload's checks when it was stored; the header is
+            // read again (no pixels decoded) because the rules may have changed since.
+            let header = crate::images::inspect(&original, state.images.max_pixels())?;
+            let body = state.images.render(original, header, width, output).await?;
             Ok(Loaded {
                 body: Bytes::from(body),
                 tags: vec![],
             })
         })
-        .await?;
+        .await
+        .inspect_err(|e| state.images.remember_failure(&key, e))?;
     let counter = match cached.status {
         CacheStatus::HitMemory | CacheStatus::HitRedis => &state.images.hits,
         CacheStatus::Miss | CacheStatus::Bypass => &state.images.misses,
@@ -571,6 +613,15 @@ async fn read_form(mut form: Multipart, max: usize) -> AppResult<(Bytes, Option<
         return Err(AppError::invalid("image", "is empty"));
     }
     Ok((file, folder))
+}
+
+/// Reads an upload's header, applies every rule that needs no pixels ([`crate::images::ImagePool::admit`]),
+/// then decodes it whole on the pool.
+async fn check_upload(state: &AppState, bytes: &Bytes) -> AppResult<Header> {
+    let header = crate::images::inspect(bytes, state.images.max_pixels())?;
+    state.images.admit(&header)?;
+    state.images.check(bytes.clone(), header).await?;
+    Ok(header)
 }
 
 fn hex(bytes: &[u8]) -> String {

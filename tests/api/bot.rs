@@ -686,3 +686,251 @@ async fn ultrafast_and_production_answer_with_the_figures_the_seeds_name() {
         "no bot token in this test: {production}"
     );
 }
+
+/// Sends `head` (a request's line and headers, without the blank line) and `body` on a raw
+/// connection, and returns the status line of the answer, read within `within`.
+async fn raw_request(
+    app_addr: &str,
+    head: &str,
+    body: &[u8],
+    within: Duration,
+) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app_addr.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(format!("{head}\r\n\r\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    // The server may answer and close before taking the body: a failed write is expected.
+    let _ = stream.write_all(body).await;
+    let mut answer = vec![0; 512];
+    let n = tokio::time::timeout(within, stream.read(&mut answer))
+        .await
+        .map_err(|_| "no answer in time".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&answer[..n]).into_owned();
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+fn webhook_head(secret: Option<&str>, content_length: u64) -> String {
+    let mut head = format!(
+        "POST /api/bot/webhook HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+         content-length: {content_length}"
+    );
+    if let Some(s) = secret {
+        head.push_str(&format!("\r\nx-telegram-bot-api-secret-token: {s}"));
+    }
+    head
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_refused_before_the_body_is_read() {
+    let app = bot_app().await;
+    // Each request declares a body far over the webhook's bound and sends none of it: the
+    // answer can only come without reading it.
+    for (case, secret, length, expected) in [
+        ("no secret, 4 MB declared", None, 4_000_000, "401"),
+        (
+            "wrong secret, 4 MB declared",
+            Some("wrong"),
+            4_000_000,
+            "401",
+        ),
+        (
+            "almost the secret, 4 MB declared",
+            Some(&SECRET[1..]),
+            4_000_000,
+            "401",
+        ),
+        // Over every body limit of the service: refused at once too, by the outer limit.
+        ("no secret, 1 TB declared", None, 1 << 40, "413"),
+        (
+            "the right secret, 1 MB declared",
+            Some(SECRET),
+            1_000_000,
+            "413",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let line = raw_request(
+            &app.addr,
+            &webhook_head(secret, length),
+            b"",
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert!(line.contains(expected), "{case}: {line}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{case}: answered at once"
+        );
+    }
+    assert_eq!(update_rows(&app).await, 0);
+    // A body just over the bound is refused even with the right secret; one within is read.
+    let mut big = update(next_id(), USER, "/start");
+    big["message"]["padding"] = json!("x".repeat(elearning_api::api::bot::BODY_LIMIT));
+    let (status, _, reply) = deliver_json(&app, &big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
+    big["message"]["padding"] = json!("x".repeat(200 * 1024));
+    let (status, _, reply) = deliver_json(&app, &big).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+}
+
+#[tokio::test]
+async fn an_unauthenticated_flood_with_large_bodies_leaves_memory_flat() {
+    let server =
+        crate::helpers::child::ChildServer::start(&[("TELEGRAM_WEBHOOK_SECRET", SECRET)]).await;
+    // Warm up: the first requests allocate what every later one reuses.
+    for _ in 0..5 {
+        let line = raw_request(
+            &server.addr,
+            &webhook_head(Some("wrong-secret-wrong-secret"), 1024 * 1024),
+            &vec![b'x'; 1024 * 1024],
+            Duration::from_secs(5),
+        )
+        .await;
+        assert!(line.is_ok_and(|l| l.contains("401")));
+    }
+    let before = server.rss_mib();
+    const CONNECTIONS: usize = 300;
+    let flood = (0..CONNECTIONS).map(|i| {
+        let addr = server.addr.clone();
+        async move {
+            let secret = (i % 2 == 0).then_some("not-the-secret-0123456789");
+            raw_request(
+                &addr,
+                &webhook_head(secret, 1024 * 1024),
+                &vec![b'x'; 1024 * 1024],
+                Duration::from_secs(20),
+            )
+            .await
+        }
+    });
+    let answers = futures::future::join_all(flood).await;
+    let refused = answers
+        .iter()
+        .filter(|a| a.as_ref().is_ok_and(|l| l.contains("401")))
+        .count();
+    let peak = server.peak_rss_mib();
+    println!("unauthenticated flood: {before} MiB resident before, peak {peak} MiB");
+    // Each connection offered 1 MiB; before the secret was checked first, 300 of them took the
+    // process from 30 to 346 MB.
+    assert!(
+        refused >= CONNECTIONS * 9 / 10,
+        "{refused} of {CONNECTIONS} refused: {:?}",
+        answers
+            .iter()
+            .filter(|a| a.is_err())
+            .take(3)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        peak < before + 32,
+        "peak resident set {peak} MiB, {before} MiB before the flood"
+    );
+}
+
+#[tokio::test]
+async fn updates_beyond_the_in_flight_bound_get_503_at_once() {
+    let app = bot_app().await;
+    use tokio::io::AsyncWriteExt;
+    // MAX_IN_FLIGHT authenticated deliveries whose bodies never finish arriving.
+    let mut slow = Vec::new();
+    for _ in 0..elearning_api::api::bot::MAX_IN_FLIGHT {
+        let mut stream = tokio::net::TcpStream::connect(app.socket())
+            .await
+            .expect("connect");
+        let head = webhook_head(Some(SECRET), 1000);
+        stream
+            .write_all(format!("{head}\r\n\r\n{{\"update_id\"").as_bytes())
+            .await
+            .expect("write");
+        slow.push(stream);
+    }
+    // Until every one of them holds its permit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (status, headers, reply) = loop {
+        let started = std::time::Instant::now();
+        let answer = deliver_json(&app, &update(next_id(), USER, "/start")).await;
+        if answer.0 == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(started.elapsed() < Duration::from_millis(500), "at once");
+            break answer;
+        }
+        assert!(std::time::Instant::now() < deadline, "{answer:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(reply["code"], "webhook_busy");
+    // A wrong secret is still a 401: the bound counts authenticated updates only.
+    let (status, _, _) = deliver(&app, "{}", Some("wrong")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The slow senders leave; their permits come back.
+    drop(slow);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, reply) = deliver_json(&app, &update(next_id(), USER, "/start")).await;
+        if status == StatusCode::OK {
+            assert_eq!(reply["method"], "sendMessage");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}: {reply}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_secret_shorter_than_16_characters_stops_start_up() {
+    let mut config = test_config("postgres://nobody@127.0.0.1:1/none");
+    for (secret, ok) in [
+        ("x", false),
+        ("abcdef_ABCDEF-1", false),
+        ("abcdef_ABCDEF-12", true),
+        ("sixteen chars ok", false),
+    ] {
+        config.telegram.telegram_webhook_secret =
+            Some(secrecy::SecretString::from(secret.to_owned()));
+        let result = config.validate(true);
+        assert_eq!(result.is_ok(), ok, "{secret:?}: {result:?}");
+        if let Err(e) = result {
+            assert_eq!(e.var, "TELEGRAM_WEBHOOK_SECRET");
+            assert!(e.to_string().contains("16 to 256 characters"), "{e}");
+        }
+    }
+    // The binary says so in one line and does not start.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_elearning-api"))
+        .arg("serve")
+        .env_clear()
+        .env("JWT_SECRET", "test-secret-test-secret-test-secret!")
+        .env("TELEGRAM_WEBHOOK_SECRET", "short-secret")
+        .env("PORT", "0")
+        .output()
+        .await
+        .expect("run elearning-api");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.trim()
+            .starts_with("error: TELEGRAM_WEBHOOK_SECRET: must be 16 to 256 characters"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn replies_never_exceed_telegrams_4096_character_limit() {
+    let app = bot_app().await;
+    let utf16 = |s: &str| s.encode_utf16().count();
+    for (case, command) in [
+        ("ascii", format!("/{}", "x".repeat(5000))),
+        ("astral", format!("/{}", "😀".repeat(3000))),
+        ("escaped", format!("/{}", "<&>".repeat(2000))),
+    ] {
+        let reply = say(&app, ADMIN, &command).await;
+        assert!(reply.starts_with("🤔 I don't know /"), "{case}: {reply}");
+        assert!(utf16(&reply) <= 4096, "{case}: {} units", utf16(&reply));
+    }
+}

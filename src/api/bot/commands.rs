@@ -152,6 +152,16 @@ pub fn command_word(text: &str) -> Option<String> {
     Some(word.to_owned())
 }
 
+/// A command word as it is repeated back: Telegram's commands have at most 32 characters, so
+/// anything past 64 is cut (with an ellipsis) rather than echoed.
+fn echoed(word: &str) -> String {
+    const MAX: usize = 64;
+    match word.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &word[..at]),
+        None => word.to_owned(),
+    }
+}
+
 /// The one authorisation check of every operator command.
 fn is_operator(state: &AppState, from: Option<i64>) -> bool {
     from.is_some_and(|id| state.config.telegram.telegram_admin_ids.contains(id))
@@ -188,7 +198,11 @@ pub async fn answer(state: &AppState, msg: &Incoming) -> AppResult<String> {
             }
         ),
         Command::Help => help(operator),
-        Command::Unknown => format!("🤔 I don't know /{}.\n\n{}", esc(&msg.word), help(operator)),
+        Command::Unknown => format!(
+            "🤔 I don't know /{}.\n\n{}",
+            esc(echoed(&msg.word)),
+            help(operator)
+        ),
         Command::Courses => courses(state).await?,
         Command::Health => health(state),
         Command::Stats => stats(&snapshot(state).await),

@@ -3,33 +3,41 @@
 //! Telegram redelivers an update until it gets a 2xx, for up to a day, and holds back the
 //! chat's later updates meanwhile (reliability §2). Hence, in this order:
 //!
-//! 1. the `X-Telegram-Bot-Api-Secret-Token` header is checked; anything else is a 401 with no
-//!    side effect;
-//! 2. the body must be an `Update` (400 otherwise: only a broken sender posts anything else);
-//! 3. updates that are not commands get an empty 200, without touching the database;
-//! 4. a command is acted on only once its `update_id` is recorded in PostgreSQL
+//! 1. the `X-Telegram-Bot-Api-Secret-Token` header is checked before a byte of the body is read;
+//!    anything else is a 401 with no side effect, so an unauthenticated flood costs a header
+//!    comparison per request and no memory;
+//! 2. at most [`MAX_IN_FLIGHT`] authenticated updates are read and answered at once; beyond, a
+//!    503 + `Retry-After` at once (Telegram redelivers after it);
+//! 3. the body, read up to [`BODY_LIMIT`] (413 beyond, or at once when `Content-Length` says
+//!    so), must be an `Update` (400 otherwise: only a broken sender posts anything else);
+//! 4. updates that are not commands get an empty 200, without touching the database;
+//! 5. a command is acted on only once its `update_id` is recorded in PostgreSQL
 //!    (`INSERT … ON CONFLICT DO NOTHING RETURNING`). A redelivery finds the row and gets an
 //!    empty 200. When the row cannot be written the answer is 503 + `Retry-After`: Telegram
 //!    tries again later, and nothing has happened yet;
-//! 5. from then on the answer is always 200, a failure of ours included (with an apology), so
-//!    one bad update never blocks a chat's queue.
+//! 6. from then on the answer is always 200, a failure of ours included (with an apology), so
+//!    one bad update never blocks a chat's queue; the reply is cut to Telegram's 4,096-character
+//!    message limit ([`reply::fit`]).
 //!
 //! The reply travels in the HTTP response as a `sendMessage` call, so serving needs no bot token
 //! and makes no outbound request. The code never answers 410 (23 hours of them close the webhook).
 
 mod commands;
 pub mod format;
+pub mod reply;
 mod reports;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
-    body::Bytes,
-    extract::{DefaultBodyLimit, rejection::BytesRejection},
-    http::{HeaderMap, StatusCode},
+    Extension,
+    body::{Body, Bytes},
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -44,21 +52,32 @@ use crate::{
 
 /// The header Telegram puts `secret_token` in.
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
-/// Largest accepted update. Telegram documents no maximum, but a text message is at most 4,096
-/// characters, so real updates are a few KiB.
-const BODY_LIMIT: usize = 1024 * 1024;
+/// Largest accepted update, in bytes. Telegram documents no maximum; the big parts of a
+/// message update are its text (at most 4,096 UTF-16 units: 24 KiB even if every one were
+/// escaped as `\uXXXX` in JSON), its entities, the message it replies to (the same again) and
+/// that message's inline keyboard. Real updates are a few KiB; 256 KiB is ten times the worst
+/// text, and bounds what [`MAX_IN_FLIGHT`] readers can hold at once to 10 MiB.
+pub const BODY_LIMIT: usize = 256 * 1024;
+/// Updates read and answered at once: the `max_connections` the `telegram set-webhook`
+/// subcommand registers, so Telegram's own deliveries never meet the bound.
+pub const MAX_IN_FLIGHT: usize = crate::telegram::MAX_CONNECTIONS as usize;
 /// Time allowed to compose a reply: API.md §6 promises an answer within a second.
 const REPLY_BUDGET: Duration = Duration::from_millis(900);
 /// Rows older than this are deleted as updates come in (Telegram gives up after 24 hours).
 const RETENTION: &str = "48 hours";
 
 /// Routes of this module. The bot is authenticated by its secret, so it is exempt from the
-/// per-address rate limits ([`crate::ratelimit::Group::of`]).
+/// per-address rate limits ([`crate::ratelimit::Group::of`]); it has its own bound on updates
+/// in flight instead (one per router, so one per running service).
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handle_update))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(Extension(InFlight(Arc::new(Semaphore::new(MAX_IN_FLIGHT)))))
 }
+
+/// The permits of updates being read or answered ([`MAX_IN_FLIGHT`]).
+#[derive(Clone)]
+pub struct InFlight(Arc<Semaphore>);
 
 /// A Telegram `Update`: only the fields the bot reads are described.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -126,23 +145,27 @@ pub struct Incoming {
     responses(
         (status = 200, description = "A `sendMessage` call for Telegram to make, or `{}` when there is nothing to say (not a command, or a redelivery)", body = BotReply),
         (status = 400, description = "Not JSON, or not an Update", body = ErrorBody),
-        (status = 401, description = "Missing or wrong secret (nothing was done)", body = ErrorBody),
-        (status = 413, body = ErrorBody),
-        (status = 503, description = "The update could not be recorded; Telegram retries after `Retry-After`", body = ErrorBody),
+        (status = 401, description = "Missing or wrong secret, checked before the body is read (nothing was done)", body = ErrorBody),
+        (status = 413, description = "The body is over 256 KiB (refused before reading when `Content-Length` says so)", body = ErrorBody),
+        (status = 503, description = "The update could not be recorded, or 40 updates are already in flight; Telegram retries after `Retry-After`", body = ErrorBody),
     ))]
 pub async fn handle_update(
     state: AppState,
+    Extension(in_flight): Extension<InFlight>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> AppResult<Response> {
     authenticate(&state, &headers)?;
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::PayloadTooLarge
-        } else {
-            AppError::BadRequest(e.body_text())
-        }
-    })?;
+    // Held until the answer is made; a client that leaves drops it with the future.
+    let Ok(_permit) = in_flight.0.try_acquire() else {
+        tracing::warn!("Telegram update refused: {MAX_IN_FLIGHT} updates already in flight");
+        return Err(AppError::Unavailable {
+            retry_after: 1,
+            message: "too many updates in flight, please retry",
+            code: "webhook_busy",
+        });
+    };
+    let body = read_body(&headers, body).await?;
     let update = parse(&body)?;
     let Some(incoming) = incoming(&update) else {
         tracing::debug!(
@@ -173,10 +196,33 @@ pub async fn handle_update(
     Ok(AppJson(BotReply {
         method: "sendMessage".to_owned(),
         chat_id: incoming.chat_id,
-        text,
+        text: reply::fit(text),
         parse_mode: "HTML".to_owned(),
     })
     .into_response())
+}
+
+/// The body, at most [`BODY_LIMIT`] bytes: refused before reading when `Content-Length`
+/// declares more, and as soon as more arrives otherwise.
+async fn read_body(headers: &HeaderMap, body: Body) -> AppResult<Bytes> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::with_capacity(declared.map_or(4096, |n| n as usize));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|_| AppError::BadRequest("the update's body could not be read".to_owned()))?;
+        if buf.len() + chunk.len() > BODY_LIMIT {
+            return Err(AppError::PayloadTooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// 401 unless the secret header matches `TELEGRAM_WEBHOOK_SECRET` (never when none is set).

@@ -3,6 +3,7 @@
 
 pub mod bot;
 pub mod bot_api;
+pub mod child;
 pub mod db;
 pub mod firebase;
 pub mod ops;
