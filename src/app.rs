@@ -297,8 +297,14 @@ async fn probe_loop(state: AppState) {
         }
         // Expired entries only leave memory during cache operations; sweep them when idle.
         state.cache.run_pending_tasks().await;
-        let now = (Some(pg.is_some()), Some(redis.is_some()));
-        if now.0 != last.0 && state.lifecycle.get() != Phase::Starting {
+        // A probe that began while starting measured nothing: it neither logs nor counts as
+        // the last known state (the boot task logs when PostgreSQL is ready).
+        let now = (
+            if starting { last.0 } else { Some(pg.is_some()) },
+            Some(redis.is_some()),
+        );
+        // Ready means the boot task just reached PostgreSQL: that is the state to compare with.
+        if now.0.is_some() && now.0 != last.0.or(Some(true)) {
             if pg.is_some() {
                 tracing::info!("PostgreSQL reachable");
             } else {
