@@ -167,10 +167,14 @@ impl TokenSubject {
     /// Verifies `token` as this service's session or, when configured, as a Firebase ID token.
     /// `None` for anything that verifies as neither.
     pub async fn verify(state: &AppState, token: &str) -> Option<Self> {
-        if let Some(firebase) = &state.firebase
-            && crate::firebase::FirebaseAuth::looks_like_firebase(token)
-        {
-            return firebase.verify(token).await.map(Self::Firebase);
+        if let Some(firebase) = &state.firebase {
+            // A token seen before is a hash lookup; only a new one has its header parsed.
+            if let Some(hit) = firebase.cached(token) {
+                return Some(Self::Firebase(hit));
+            }
+            if crate::firebase::FirebaseAuth::looks_like_firebase(token) {
+                return firebase.verify(token).await.map(Self::Firebase);
+            }
         }
         state.jwt.verify(token).map(|c| Self::Session {
             id: c.sub,
